@@ -1,0 +1,3 @@
+/** Local model catalogue and fetcher. */
+export * from './catalogue';
+export * from './fetcher';
