@@ -80,6 +80,8 @@ export class SileroVadModel implements VadModel {
   private readonly streamsWithWork = new Set<SileroVadStream>();
   private flushScheduled = false;
   private running = false;
+  /** The inference in flight, so close() can wait for it before releasing the session. */
+  private inFlight: Promise<unknown> = Promise.resolve();
   private closed = false;
   private inferenceCount = 0;
   private windowCount = 0;
@@ -154,6 +156,7 @@ export class SileroVadModel implements VadModel {
     this.closed = true;
     for (const stream of this.streamsWithWork) stream.rejectAll(new ProviderError('aborted', 'Silero VAD model closed', 'silero'));
     this.streamsWithWork.clear();
+    await this.inFlight;
     await this.session.release();
   }
 
@@ -221,11 +224,13 @@ export class SileroVadModel implements VadModel {
     let results: Ort.InferenceSession.ReturnType | undefined;
     let failure: unknown;
     try {
-      results = await this.session.run({
+      const run = this.session.run({
         input: new this.ort.Tensor('float32', input, [size, INPUT_SAMPLES]),
         state: new this.ort.Tensor('float32', state, [2, size, STATE_UNITS]),
         sr: this.srTensor,
       });
+      this.inFlight = run.catch(() => undefined);
+      results = await run;
     } catch (error) {
       failure = error;
     }

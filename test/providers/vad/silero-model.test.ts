@@ -140,17 +140,31 @@ describe('providers/vad SileroVadModel', function () {
     again.forEach((p, k) => assert.ok(Math.abs(p - fresh[k]!) < 1e-5));
   });
 
+  it('waits for the inference in flight before releasing the session on close', async function () {
+    const own = await SileroVadModel.load();
+    const streams = Array.from({ length: 64 }, () => own.createStream());
+    const first = Promise.all(streams.map((s) => s.process(noise(32, 100))));
+    // Let the flush start the inference, then close while it runs.
+    await new Promise((resolve) => setImmediate(resolve));
+    const queued = assert.rejects(streams[0]!.process(noise(32, 100)), { code: 'aborted' });
+    await own.close();
+    const probs = await first;
+    assert.equal(probs.length, 64);
+    assert.ok(probs.every((p) => p >= 0 && p <= 1));
+    await queued;
+  });
+
   it('rejects queued windows when the stream or the model closes', async function () {
     const own = await SileroVadModel.load();
     const a = own.createStream();
     const b = own.createStream();
     const pa = a.process(noise(32, 100));
-    const pb = b.process(noise(32, 100));
+    const pb = assert.rejects(b.process(noise(32, 100)), { code: 'aborted' });
     a.close();
     await assert.rejects(pa, { code: 'aborted' });
     await assert.rejects(a.process(new Int16Array(512)), { code: 'failed' });
     await own.close();
-    await assert.rejects(pb, { code: 'aborted' });
+    await pb;
     assert.throws(() => own.createStream(), { code: 'failed' });
   });
 });
