@@ -1,0 +1,152 @@
+import { sessionRegistry } from '../../src/gateway/session-registry';
+import { CloseCodes, type Session } from '../../src/gateway/session';
+import { bufferToInt16 } from '../../src/audio/pcm';
+import { emotionFromText, EMOTIONS } from '../../src/protocol/messages';
+import { asError, num, type DoneFn, type NodeMessage, type NodeStatus, type RedApi, type RedNode, type SendFn } from '../shared/node-red';
+import type { XiaozhiServerNode } from '../xiaozhi-server/xiaozhi-server';
+
+interface OutConfig {
+  name?: string;
+  server?: string;
+  toolTimeoutSec?: string | number;
+}
+
+/** msg.audio as flows set it. */
+interface AudioMeta {
+  encoding?: string;
+  sampleRateHz?: number;
+}
+
+/**
+ * Map one msg onto a session call. Returns true if the msg was handled (or dropped as stale),
+ * throws for bad msgs so done(err) reaches Catch nodes.
+ */
+export function applyToSession(session: Session, msg: NodeMessage): 'sent' | 'stale' {
+  const turn = typeof msg.turn === 'number' ? msg.turn : undefined;
+  const text = (value: unknown) => (typeof value === 'string' ? value : value === undefined || value === null ? '' : String(value));
+  let ok = true;
+  switch (msg.topic) {
+    case 'stt':
+      ok = session.sendStt(text(msg.payload), turn);
+      break;
+    case 'tts.start':
+      ok = session.startSpeaking(turn);
+      break;
+    case 'tts.sentence':
+      ok = session.queueSentence(text(msg.payload), turn);
+      break;
+    case 'audio': {
+      const audio = (msg.audio ?? {}) as AudioMeta;
+      const payload = msg.payload;
+      if (audio.encoding === 'opus') {
+        const frames = Array.isArray(payload) ? payload : [payload];
+        if (!frames.every((f) => Buffer.isBuffer(f))) throw new Error('audio with encoding "opus" needs msg.payload as a Buffer or an array of Buffers');
+        ok = session.queueOpus(frames as Buffer[], turn);
+      } else {
+        if (!Buffer.isBuffer(payload)) throw new Error('audio needs msg.payload as a Buffer of 16-bit PCM (or set msg.audio.encoding to "opus")');
+        const rate = num(audio.sampleRateHz, 16000);
+        if (rate < 8000 || rate > 48000) throw new Error(`msg.audio.sampleRateHz ${rate} is out of range 8000-48000`);
+        ok = session.queuePcm(bufferToInt16(payload), rate, turn);
+      }
+      break;
+    }
+    case 'tts.stop':
+      ok = session.finishSpeaking(turn, { closeAfter: msg.close === true });
+      break;
+    case 'tts.abort':
+    case 'abort':
+      session.abortSpeaking(text(msg.payload) || 'flow abort');
+      break;
+    case 'emotion': {
+      const value = text(msg.payload);
+      const found = EMOTIONS[value] !== undefined ? { emotion: value, emoji: EMOTIONS[value]! } : emotionFromText(value);
+      if (!found) throw new Error(`unknown emotion "${value}"; use one of ${Object.keys(EMOTIONS).join(', ')}`);
+      ok = session.sendEmotion(found.emotion, found.emoji, turn);
+      break;
+    }
+    case 'alert': {
+      const p = (msg.payload ?? {}) as { status?: unknown; message?: unknown; emotion?: unknown };
+      session.sendAlert(text(p.status) || 'Info', text(p.message), text(p.emotion) || 'neutral');
+      break;
+    }
+    case 'system':
+      session.sendSystem(text(msg.payload) || 'reboot');
+      break;
+    case 'json':
+      if (typeof msg.payload !== 'object' || msg.payload === null) throw new Error('json needs msg.payload as an object');
+      session.send(msg.payload);
+      break;
+    case 'turn.begin':
+      session.beginTurn();
+      break;
+    case 'close':
+      session.close(CloseCodes.normal, text(msg.payload) || 'closed by flow');
+      break;
+    default:
+      throw new Error(
+        `unknown msg.topic "${String(msg.topic)}"; use stt, tts.start, tts.sentence, audio, tts.stop, tts.abort, emotion, mcp.call, alert, system, json, turn.begin or close`,
+      );
+  }
+  return ok ? 'sent' : 'stale';
+}
+
+module.exports = function register(RED: RedApi): void {
+  function XiaozhiOut(this: RedNode, config: OutConfig): void {
+    RED.nodes.createNode(this, config);
+    const node = this;
+    const server = config.server ? (RED.nodes.getNode(config.server) as XiaozhiServerNode | null) : null;
+    const toolTimeoutMs = num(config.toolTimeoutSec, 30) * 1000;
+    let stale = 0;
+    let serverStatus: NodeStatus = {};
+    const showStatus = () => node.status(stale > 0 ? { ...serverStatus, text: `${serverStatus.text ?? ''} · ${stale} stale dropped`.trim() } : serverStatus);
+    const user = {
+      onServerStatus: (status: NodeStatus) => {
+        serverStatus = status;
+        showStatus();
+      },
+    };
+    server?.register(user);
+
+    node.on('input', (msg: NodeMessage, send: SendFn, done: DoneFn) => {
+      const session = sessionRegistry.get(typeof msg.session === 'string' ? msg.session : undefined);
+      if (!session) {
+        // The device left (or the msg has no session): nothing to deliver to. Not an error a flow can fix.
+        if (typeof msg.session !== 'string') done(new Error('msg.session (the session id from xiaozhi in) is required'));
+        else done();
+        return;
+      }
+      if (msg.topic === 'mcp.call') {
+        const p = (msg.payload ?? {}) as { name?: unknown; arguments?: unknown };
+        if (typeof p.name !== 'string') {
+          done(new Error('mcp.call needs msg.payload.name (the tool name, e.g. self.audio_speaker.set_volume)'));
+          return;
+        }
+        const args = (typeof p.arguments === 'object' && p.arguments !== null ? p.arguments : {}) as Record<string, unknown>;
+        session
+          .callTool(p.name, args, toolTimeoutMs)
+          .then((result) => {
+            send({ ...msg, topic: 'mcp.result', payload: result.text, isError: result.isError, result: result.raw });
+            done();
+          })
+          .catch((error: unknown) => done(asError(error)));
+        return;
+      }
+      try {
+        if (applyToSession(session, msg) === 'stale') {
+          stale++;
+          showStatus();
+        }
+        done();
+      } catch (error) {
+        done(asError(error));
+      }
+    });
+
+    node.on('close', (_removed, done) => {
+      server?.deregister(user);
+      done();
+    });
+  }
+
+  RED.nodes.registerType('xiaozhi out', XiaozhiOut);
+};
