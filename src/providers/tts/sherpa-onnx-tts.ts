@@ -176,7 +176,6 @@ export class SherpaOnnxTts implements TtsProvider {
 
 function loadSherpa(): SherpaModule {
   try {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
     return require('sherpa-onnx-node') as SherpaModule;
   } catch (err) {
     throw new ProviderError(
