@@ -1,34 +1,8 @@
-/**
- * The 21 emotions a xiaozhi device can show (protocol.md §2.5, PY's EMOJI_MAP), keyed by name.
- * The device only reads the name; the emoji is what an LLM writes and what `llm.text` carries.
- */
-export const XIAOZHI_EMOTION_EMOJI: Readonly<Record<string, string>> = Object.freeze({
-  funny: '😂',
-  crying: '😭',
-  angry: '😠',
-  sad: '😔',
-  loving: '😍',
-  surprised: '😲',
-  shocked: '😱',
-  thinking: '🤔',
-  relaxed: '😌',
-  sleepy: '😴',
-  silly: '😜',
-  confused: '🙄',
-  neutral: '😶',
-  happy: '🙂',
-  laughing: '😆',
-  embarrassed: '😳',
-  winking: '😉',
-  cool: '😎',
-  delicious: '🤤',
-  kissy: '😘',
-  confident: '😏',
-});
+import { EMOTIONS, emotionFromText } from '../../protocol/messages';
 
 /**
- * Common emoji that models write instead of the canonical ones, mapped to the nearest emotion.
- * Without these a reply starting with 😊 would show no emotion at all.
+ * Common emoji that models write instead of the 21 canonical ones (protocol.md §2.5), mapped to the nearest emotion.
+ * Without these, a reply that opens with 😢 would get the default emotion instead of crying.
  */
 const EMOJI_ALIASES: Readonly<Record<string, string>> = {
   '😊': 'happy',
@@ -74,10 +48,6 @@ const EMOJI_ALIASES: Readonly<Record<string, string>> = {
   '😼': 'confident',
 };
 
-const EMOTION_BY_EMOJI: ReadonlyMap<string, string> = new Map([
-  ...Object.entries(XIAOZHI_EMOTION_EMOJI).map(([emotion, emoji]) => [emoji, emotion] as [string, string]),
-  ...Object.entries(EMOJI_ALIASES),
-]);
 
 /** An emotion name with the emoji that expressed it. */
 export interface Emotion {
@@ -91,15 +61,18 @@ const EMOJI_PATTERN =
 
 /**
  * The emotion of the first emoji in `text` that maps to a xiaozhi emotion, or undefined.
- * Emoji that map to nothing are skipped, as PY does.
+ * The 21 canonical emoji are looked up with the protocol's `emotionFromText`; common look-alikes
+ * (😊, ❤️, 😢...) map through aliases. Emoji that map to nothing are skipped, as PY does.
  */
 export function emotionOfText(text: string): Emotion | undefined {
   for (const match of text.matchAll(EMOJI_PATTERN)) {
     const emoji = match[0];
+    const canonical = emotionFromText(emoji);
+    if (canonical) return canonical;
     // Look the bare pictograph up: "❤️" arrives with a variation selector.
     const base = emoji.replace(/[\uFE0F\u20E3\u{1F3FB}-\u{1F3FF}]/gu, '').split('\u200D')[0] ?? emoji;
-    const emotion = EMOTION_BY_EMOJI.get(base);
-    if (emotion) return { emotion, emoji: XIAOZHI_EMOTION_EMOJI[emotion] ?? base };
+    const emotion = EMOJI_ALIASES[base];
+    if (emotion) return { emotion, emoji: EMOTIONS[emotion] ?? base };
   }
   return undefined;
 }

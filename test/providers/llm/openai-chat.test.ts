@@ -212,11 +212,12 @@ describe('providers/llm/OpenAiChatLlm', function () {
   });
 
   it('enforces the total timeout on a stream that keeps trickling', async function () {
-    const trickle = Array.from({ length: 400 }, (_, i) => textChunk(`w${i} `));
-    const { llm } = await setup(() => ({ kind: 'stream', chunks: trickle }), { timeoutMs: 300 });
+    // Chunks every few ms for seconds: neither the first-token nor the idle timer can fire.
+    const trickle = Array.from({ length: 1500 }, (_, i) => textChunk(`w${i} `));
+    const { llm } = await setup(() => ({ kind: 'stream', chunks: trickle }), { timeoutMs: 500 });
     const { events, error } = await collect(llm, { messages: [{ role: 'user', content: 'hi' }] });
-    assert.ok(events.length > 0, 'some text arrived before the cut');
-    assertProviderError(error, 'timeout', /complete answer/);
+    assertProviderError(error, 'timeout', /complete answer within 500 ms/);
+    assert.ok(events.length < trickle.length, 'cut before the end');
   });
 
   it('reports a connection closed mid-stream as unavailable', async function () {
