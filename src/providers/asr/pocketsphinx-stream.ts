@@ -26,7 +26,9 @@ export interface PocketsphinxStreamOptions {
   maxUtteranceMs: number;
   /** Emit a partial at most once per this much audio. 0 disables partials. */
   partialIntervalMs: number;
-  signal?: AbortSignal;
+  /** Final hypotheses scoring below this per frame become '' (extra.rejected = true). */
+  rejectBelowScorePerFrame?: number | undefined;
+  signal?: AbortSignal | undefined;
 }
 
 /** Single-consumer async queue of results with one terminal error. */
@@ -185,11 +187,14 @@ export class PocketsphinxStream implements StreamingAsrSession {
     }
     const result = await decoder.endUtteranceAsync();
     if (this.aborted) return;
+    const extra = this.extra(result.score, result.frames);
+    const threshold = options.rejectBelowScorePerFrame;
+    const rejected = threshold !== undefined && result.text !== '' && (extra.scorePerFrame as number) < threshold;
     this.finish({
-      text: result.text,
+      text: rejected ? '' : result.text,
       partial: false,
       language: 'en',
-      extra: this.extra(result.score, result.frames),
+      extra: rejected ? { ...extra, rejected: true, rejectedText: result.text } : extra,
     });
   }
 
@@ -208,6 +213,7 @@ export class PocketsphinxStream implements StreamingAsrSession {
     return {
       score,
       frames,
+      scorePerFrame: frames > 0 ? Math.round((score / frames) * 10) / 10 : 0,
       decodeMs: this.endedAtMs ? Math.round((performance.now() - this.endedAtMs) * 100) / 100 : undefined,
       truncated: this.truncated,
     };

@@ -53,6 +53,13 @@ export interface PocketsphinxAsrOptions {
   maxUtteranceMs?: number;
   /** Partial results at most once per this much audio; 0 turns them off. Default 300. */
   partialIntervalMs?: number;
+  /**
+   * Answer '' when the final hypothesis scores below this per 10 ms frame (extra.scorePerFrame).
+   * Off by default. A grammar decoder maps out-of-grammar speech to the nearest phrase (or to ''
+   * when no path reaches the end); such guesses score lower. On espeak-ng speech, commands scored
+   * -26..-45 and wrong guesses for out-of-grammar sentences -52..-63; calibrate on your own audio.
+   */
+  rejectBelowScorePerFrame?: number;
   /** Told about phrases dropped for unknown words. Default console.warn. */
   onWarning?: (message: string) => void;
   /** Provider name in errors and logs. Default 'pocketsphinx'. */
@@ -145,6 +152,7 @@ export class PocketsphinxAsr implements StreamingAsrProvider {
       hasGrammar: this.currentGrammar.jsgf !== '',
       maxUtteranceMs: this.options.maxUtteranceMs ?? 30_000,
       partialIntervalMs: this.options.partialIntervalMs ?? 300,
+      rejectBelowScorePerFrame: this.options.rejectBelowScorePerFrame,
       signal: options.signal,
     });
   }

@@ -165,6 +165,25 @@ describe('PocketsphinxAsr (native pocketsphinx, offline grammar)', function () {
     assert.equal(streamed.at(-1)?.text, 'open the garage door');
   });
 
+  it('rejects low-scoring hypotheses only when rejectBelowScorePerFrame asks for it', async () => {
+    const audio = audioOf('what time is it').pcm16k;
+    const plain = await asr.transcribe(audio);
+    assert.equal(typeof plain.extra?.scorePerFrame, 'number');
+    assert.ok((plain.extra?.scorePerFrame as number) < 0);
+    const strict = new PocketsphinxAsr({ phrases: COMMANDS, poolSize: 1, rejectBelowScorePerFrame: 0, onWarning: () => {} });
+    const lenient = new PocketsphinxAsr({ phrases: COMMANDS, poolSize: 1, rejectBelowScorePerFrame: -1e9, onWarning: () => {} });
+    try {
+      const rejected = await strict.transcribe(audio);
+      assert.equal(rejected.text, '');
+      assert.equal(rejected.extra?.rejected, true);
+      assert.equal(rejected.extra?.rejectedText, 'what time is it');
+      assert.equal((await lenient.transcribe(audio)).text, 'what time is it');
+    } finally {
+      await strict.close();
+      await lenient.close();
+    }
+  });
+
   it('returns "" for silence', async () => {
     const silence = await asr.transcribe({ pcm: new Int16Array(16000), sampleRateHz: 16000 });
     assert.equal(silence.text, '');
