@@ -3,9 +3,11 @@
  * Model fetcher CLI.
  *
  *   npm run models -- --list
- *   npm run models -- <name> [<name>...] [--dir models] [--no-verify]
+ *   npm run models -- <name> [<name>...] [--dir models] [--mirror URL] [--no-verify]
  *
  * Models go to --dir, else $XIAOZHI_MODELS_DIR, else ./models. Interrupted downloads resume.
+ * --mirror (or $XIAOZHI_MODELS_MIRROR) fetches the same file names from another base URL, for
+ * networks where the origin is slow or blocked.
  */
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -24,9 +26,10 @@ interface CliProgress {
   Presets: { shades_classic: unknown };
 }
 
-const USAGE = `Usage: npm run models -- <name> [<name>...] [--dir DIR] [--no-verify]
+const USAGE = `Usage: npm run models -- <name> [<name>...] [--dir DIR] [--mirror URL] [--no-verify]
        npm run models -- --list
-Models are stored under --dir, $XIAOZHI_MODELS_DIR or ./models.`;
+Models are stored under --dir, $XIAOZHI_MODELS_DIR or ./models.
+--mirror URL (or $XIAOZHI_MODELS_MIRROR) downloads <URL>/<archive file name> instead of the origin.`;
 
 function formatMb(bytes: number): string {
   return (bytes / 1e6).toFixed(1);
@@ -96,6 +99,7 @@ async function main(): Promise<number> {
       allowPositionals: true,
       options: {
         dir: { type: 'string', short: 'd' },
+        mirror: { type: 'string' },
         list: { type: 'boolean', short: 'l' },
         'no-verify': { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
@@ -127,6 +131,14 @@ async function main(): Promise<number> {
       return 2;
     }
     entries.push(entry);
+  }
+  const mirror = values.mirror ?? process.env.XIAOZHI_MODELS_MIRROR;
+  if (mirror) {
+    for (let i = 0; i < entries.length; i++) {
+      const e = entries[i]!;
+      const fileName = new URL(e.url).pathname.split('/').pop() ?? '';
+      entries[i] = { ...e, url: `${mirror.replace(/\/+$/, '')}/${fileName}` };
+    }
   }
   const controller = new AbortController();
   process.once('SIGINT', () => controller.abort());

@@ -4,6 +4,7 @@
  * The utterance goes up as a 16-bit mono WAV in a multipart form.
  */
 import OpenAI, { toFile } from 'openai';
+import { writeWav } from '../../audio/wav';
 import { ProviderError, type AsrOptions, type AsrProvider, type AsrResult, type PcmAudio } from '../types';
 
 /** Options of {@link OpenAiTranscriptionAsr}. */
@@ -56,7 +57,7 @@ export class OpenAiTranscriptionAsr implements AsrProvider {
     const signal = options.signal ? AbortSignal.any([options.signal, deadline.signal]) : deadline.signal;
     const language = normaliseLanguage(options.language ?? this.options.language);
     try {
-      const file = await toFile(encodeWav(audio), 'utterance.wav', { type: 'audio/wav' });
+      const file = await toFile(writeWav(audio.pcm, audio.sampleRateHz), 'utterance.wav', { type: 'audio/wav' });
       let response: unknown = await this.client.audio.transcriptions.create(
         {
           file,
@@ -134,25 +135,4 @@ function parseJsonOrUndefined(body: string): unknown {
 function normaliseLanguage(language: string | undefined): string | undefined {
   if (!language || language.toLowerCase() === 'auto') return undefined;
   return language.split(/[-_]/)[0]?.toLowerCase() || undefined;
-}
-
-/** Minimal RIFF/WAVE (PCM 16-bit mono) encoder for the upload. */
-function encodeWav(audio: PcmAudio): Buffer {
-  const dataBytes = audio.pcm.length * 2;
-  const out = Buffer.alloc(44 + dataBytes);
-  out.write('RIFF', 0, 'ascii');
-  out.writeUInt32LE(36 + dataBytes, 4);
-  out.write('WAVE', 8, 'ascii');
-  out.write('fmt ', 12, 'ascii');
-  out.writeUInt32LE(16, 16); // fmt chunk size
-  out.writeUInt16LE(1, 20); // PCM
-  out.writeUInt16LE(1, 22); // mono
-  out.writeUInt32LE(audio.sampleRateHz, 24);
-  out.writeUInt32LE(audio.sampleRateHz * 2, 28); // byte rate
-  out.writeUInt16LE(2, 32); // block align
-  out.writeUInt16LE(16, 34); // bits per sample
-  out.write('data', 36, 'ascii');
-  out.writeUInt32LE(dataBytes, 40);
-  for (let i = 0; i < audio.pcm.length; i++) out.writeInt16LE(audio.pcm[i] ?? 0, 44 + i * 2);
-  return out;
 }

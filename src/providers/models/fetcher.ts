@@ -6,11 +6,10 @@
  */
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream, promises as fsp } from 'node:fs';
+import { createReadStream, promises as fsp } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import type { ModelEntry } from './catalogue';
 
 /** Why a download failed. 'network' failures are retried (resuming) before they surface. */
@@ -162,22 +161,33 @@ async function transferOnce(url: string, part: string, opts: DownloadModelOption
       total = Number.isFinite(length) && length > 0 ? length : undefined;
     }
 
+    // Each chunk is written (and awaited) before the next is read, so whatever arrived before an
+    // interruption is on disk and the next attempt resumes after it.
     let received = start;
-    const counter = new Transform({
-      transform(chunk: Buffer, _encoding, callback) {
+    let handle: FileHandle;
+    try {
+      handle = await fsp.open(part, start > 0 ? 'a' : 'w');
+    } catch (err) {
+      await cancelBody(res);
+      throw diskError(err, `open ${part}`);
+    }
+    try {
+      for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+        try {
+          await handle.write(chunk);
+        } catch (err) {
+          throw diskError(err, `write ${part}`);
+        }
         received += chunk.length;
         if (received > progress.maxReported) {
           progress.maxReported = received;
           opts.onProgress?.(received, total);
         }
-        callback(null, chunk);
-      },
-    });
-    const out = createWriteStream(part, { flags: start > 0 ? 'a' : 'w' });
-    try {
-      await pipeline(Readable.fromWeb(res.body as unknown as WebReadableStream), counter, out, { signal });
+      }
     } catch (err) {
       throw transferError(err, signal, `download of ${url} interrupted at ${received} bytes`);
+    } finally {
+      await handle.close();
     }
     if (total !== undefined && received !== total) {
       throw new ModelDownloadError('network', `download of ${url} ended at ${received} of ${total} bytes`);
