@@ -28,11 +28,22 @@ export interface PacerStats {
 
 type Timed = { dueMs: number; message: object };
 
+/** Timer functions (injectable so tests can drive a virtual clock). */
+export interface PacerTimers {
+  setTimeout(callback: () => void, delayMs: number): unknown;
+  clearTimeout(handle: unknown): void;
+}
+
+const realTimers: PacerTimers = {
+  setTimeout: (callback, delayMs) => setTimeout(callback, delayMs),
+  clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout),
+};
+
 /**
  * Releases downlink Opus frames on the device's play-out clock.
  *
  * A "run" is a stretch of continuous playback. Frame k of a run plays at `epoch + k * frameMs` and
- * is released `prerollFrames` frames earlier, so the device holds about prerollFrames x frameMs of
+ * is released `prerollFrames - 1` frames earlier, so the device holds about prerollFrames x frameMs of
  * audio: enough to ride out jitter, little enough that an abort is heard at once. Due times are
  * computed from the run's epoch, never from the previous send, so timer lateness does not
  * accumulate (drift-corrected). When the queue runs dry mid-run (next sentence still being
@@ -56,7 +67,7 @@ export class DownlinkPacer {
   /** Total frames ever pushed (queue order index). */
   private pushedTotal = 0;
   private sentTotal = 0;
-  private timer: NodeJS.Timeout | undefined;
+  private timer: unknown;
   private timerDueMs = Infinity;
   private closed = false;
   readonly stats: PacerStats = { framesSent: 0, underruns: 0, maxLateMs: 0 };
@@ -65,6 +76,7 @@ export class DownlinkPacer {
     private readonly sink: PacerSink,
     private readonly options: PacerOptions,
     private readonly now: () => number = () => performance.now(),
+    private readonly timers: PacerTimers = realTimers,
   ) {}
 
   /** Frames waiting to be released. */
@@ -131,17 +143,17 @@ export class DownlinkPacer {
   }
 
   private clearTimer(): void {
-    if (this.timer) clearTimeout(this.timer);
+    if (this.timer !== undefined) this.timers.clearTimeout(this.timer);
     this.timer = undefined;
     this.timerDueMs = Infinity;
   }
 
   private schedule(dueMs: number): void {
-    if (this.timer && dueMs >= this.timerDueMs) return;
+    if (this.timer !== undefined && dueMs >= this.timerDueMs) return;
     this.clearTimer();
     this.timerDueMs = dueMs;
     const delay = Math.max(0, dueMs - this.now());
-    this.timer = setTimeout(() => {
+    this.timer = this.timers.setTimeout(() => {
       this.timer = undefined;
       this.timerDueMs = Infinity;
       this.pump();
@@ -177,7 +189,9 @@ export class DownlinkPacer {
           this.epochMs = now;
           this.sentInRun = 0;
         }
-        const dueMs = this.epochMs + (this.sentInRun - this.options.prerollFrames) * frameMs;
+        // Frames 0..preroll-1 go at once; frame k after that when frame k-preroll+1 starts playing,
+        // so the device always holds about `prerollFrames` frames.
+        const dueMs = this.epochMs + (this.sentInRun - this.options.prerollFrames + 1) * frameMs;
         // (Subtitles pushed before this frame were timed by the loop above.)
         if (dueMs <= now + 0.5) {
           const frame = this.frames[this.frameHead]!;

@@ -1,0 +1,21 @@
+/**
+ * node-red-contrib-xiaozhi: the framework-free core, usable from a plain Node script.
+ *
+ *   import { DeviceGateway } from 'node-red-contrib-xiaozhi';
+ *   const gateway = new DeviceGateway({ port: 8000 });
+ *   gateway.on('session', (session) => session.on('listen', ...));
+ *   await gateway.start();
+ */
+export * from './gateway';
+export * as protocol from './protocol';
+export * as audio from './audio';
+export * as vad from './providers/vad';
+export * as asr from './providers/asr';
+export * as llm from './providers/llm';
+export * as tts from './providers/tts';
+export * as models from './providers/models';
+export * from './providers/types';
+export { TurnGuard } from './pipeline/turn-guard';
+export { SentenceSplitter } from './pipeline/sentence-splitter';
+export { ChatAgent } from './pipeline/chat-agent';
+export * as sim from './sim';
