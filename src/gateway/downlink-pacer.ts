@@ -61,6 +61,8 @@ export class DownlinkPacer {
   private readonly pendingJson: Array<{ afterQueued: number; message: object }> = [];
   private readonly timedJson: Timed[] = [];
   private pendingStop: object | undefined;
+  /** When the pending stop goes out; fixed once everything before it is released. */
+  private stopDueMs: number | undefined;
   private epochMs = 0;
   private sentInRun = 0;
   private runActive = false;
@@ -100,6 +102,7 @@ export class DownlinkPacer {
     if (this.queuedFrames + frames.length > this.options.maxQueuedFrames) return false;
     for (const frame of frames) this.frames.push(frame);
     this.pushedTotal += frames.length;
+    this.stopDueMs = undefined;
     this.pump();
     return true;
   }
@@ -107,6 +110,7 @@ export class DownlinkPacer {
   /** Queue a message to go out when the audio pushed after it starts playing. */
   pushJson(message: object): void {
     if (this.closed) return;
+    this.stopDueMs = undefined;
     if (this.queuedFrames === 0 && this.pendingJson.length === 0) {
       // Nothing queued before it: it belongs to the next frame, which plays at the current play-out end.
       this.timedJson.push({ dueMs: this.playoutEndMs, message });
@@ -130,6 +134,7 @@ export class DownlinkPacer {
     this.pendingJson.length = 0;
     this.timedJson.length = 0;
     this.pendingStop = undefined;
+    this.stopDueMs = undefined;
     this.runActive = false;
     this.sentInRun = 0;
     this.pushedTotal = 0;
@@ -217,10 +222,12 @@ export class DownlinkPacer {
 
       // Stop after play-out of everything else.
       if (this.pendingStop && this.queuedFrames === 0 && this.pendingJson.length === 0 && this.timedJson.length === 0) {
-        const stopDue = (this.runActive ? this.epochMs + this.sentInRun * frameMs : now) + this.options.stopMarginMs;
+        this.stopDueMs ??= (this.runActive ? this.epochMs + this.sentInRun * frameMs : now) + this.options.stopMarginMs;
+        const stopDue = this.stopDueMs;
         if (stopDue <= now + 0.5) {
           const stop = this.pendingStop;
           this.pendingStop = undefined;
+          this.stopDueMs = undefined;
           this.runActive = false;
           this.sentInRun = 0;
           this.sink.sendJson(stop);

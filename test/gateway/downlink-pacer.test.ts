@@ -129,6 +129,16 @@ describe('DownlinkPacer', () => {
     assert.equal(stop.atMs - 1000, 20 * 60 + 60, 'stop after the last frame played, plus the margin');
   });
 
+  it('a stop with nothing to play goes out after the margin (not postponed forever)', () => {
+    const { clock, pacer, events } = setup();
+    pacer.pushJson({ text: 'only a subtitle' });
+    pacer.finish({ stop: true });
+    clock.advance(59);
+    assert.equal(events.filter((e) => e.kind === 'stopped').length, 0);
+    clock.advance(1);
+    assert.equal(events.filter((e) => e.kind === 'stopped').length, 1);
+  });
+
   it('flush drops everything at once; a full queue refuses more', () => {
     const { clock, pacer, frames, audio, events } = setup({ maxQueuedFrames: 30 });
     pacer.pushAudio(frames(20));

@@ -1,0 +1,93 @@
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, existsSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DeviceSimulator } from '../../src/sim';
+
+/** A free TCP port on loopback. */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+    server.on('error', reject);
+  });
+}
+
+/** Start `npm start`'s program (the built runner) with its own data dir and ports. */
+export async function startHub(flowFile?: string): Promise<{ child: ChildProcess; devicePort: number; output: () => string; stop: () => Promise<void> }> {
+  const runner = join(process.cwd(), 'dist', 'scripts', 'start.js');
+  if (!existsSync(runner)) throw new Error(`${runner} is missing: run npm run build`);
+  const dataDir = mkdtempSync(join(tmpdir(), 'xiaozhi-hub-'));
+  const [editorPort, devicePort] = [await freePort(), await freePort()];
+  const args = [runner, '--data', dataDir];
+  if (flowFile) args.push('--flow', flowFile);
+  const child = spawn(process.execPath, args, {
+    env: { ...process.env, NODE_RED_PORT: String(editorPort), XIAOZHI_PORT: String(devicePort), XIAOZHI_LLM_BASE_URL: '', OPENAI_BASE_URL: '' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  const deadline = Date.now() + 30_000;
+  while (!/xiaozhi devices: ws:\/\//.test(out)) {
+    if (child.exitCode !== null) throw new Error(`hub exited early (${child.exitCode}):\n${out}`);
+    if (Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error(`hub did not start in 30 s:\n${out}`);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const stop = async () => {
+    if (child.exitCode === null) {
+      child.kill('SIGTERM');
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(() => {
+          child.kill('SIGKILL');
+          resolve();
+        }, 5000);
+        child.once('exit', () => {
+          clearTimeout(t);
+          resolve();
+        });
+      });
+    }
+    rmSync(dataDir, { recursive: true, force: true });
+  };
+  return { child, devicePort, output: () => out, stop };
+}
+
+describe('npm start (embedded Node-RED) + the device simulator', function () {
+  this.timeout(60_000);
+
+  it('the parrot flow completes real turns: typed text, and a push-to-talk utterance played back', async () => {
+    const hub = await startHub(join(process.cwd(), 'flows', 'parrot.json'));
+    const sim = new DeviceSimulator({ otaUrl: `http://127.0.0.1:${hub.devicePort}/xiaozhi/ota/` });
+    try {
+      assert.match(hub.output(), /OTA URL\s+: http:\/\/[0-9.]+:\d+\/xiaozhi\/ota\//);
+      assert.doesNotMatch(hub.output(), /0\.0\.0\.0/);
+      const ota = await sim.checkOta();
+      assert.equal(ota.websocket?.url, `ws://127.0.0.1:${hub.devicePort}/xiaozhi/v1/`);
+      await sim.connect();
+      const typed = await sim.waitForTurnEnd(sim.detect('hello there'), 10_000);
+      assert.equal(typed.sttText, 'hello there');
+      assert.deepEqual(typed.sentences, ['You typed: hello there']);
+
+      // 1.2 s of a 300 Hz tone, spoken push-to-talk; the parrot plays it back.
+      const pcm = new Int16Array(16000 * 1.2);
+      for (let i = 0; i < pcm.length; i++) pcm[i] = Math.round(8000 * Math.sin((2 * Math.PI * 300 * i) / 16000));
+      const spoken = await sim.speakPcm(pcm, { mode: 'manual', realtime: false });
+      const turn = await sim.waitForTurnEnd(spoken, 15_000);
+      assert.match(turn.sttText ?? '', /1\.2 s of audio/);
+      assert.ok(turn.audioFrames >= 19, `played back ${turn.audioFrames} frames`);
+      assert.ok(Math.abs(turn.audioDurationMs - 1200) <= 120, `duration ${turn.audioDurationMs} ms`);
+    } finally {
+      await sim.close();
+      await hub.stop();
+    }
+  });
+});
