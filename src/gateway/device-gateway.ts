@@ -278,9 +278,11 @@ function headerValue(request: IncomingMessage, name: string): string {
 function readIdentity(request: IncomingMessage, url: URL): ClientIdentity {
   const pick = (name: string) => headerValue(request, name) || url.searchParams.get(name)?.trim() || '';
   const version = Number.parseInt(pick('protocol-version'), 10);
+  const deviceId = pick('device-id').toLowerCase();
   return {
-    deviceId: pick('device-id').toLowerCase(),
-    clientId: pick('client-id'),
+    deviceId,
+    // The OTA endpoint mints tokens with the device id as client id when none is sent (browsers).
+    clientId: pick('client-id') || deviceId,
     authorization: pick('authorization'),
     protocolVersion: version === 2 || version === 3 ? version : 1,
   };
