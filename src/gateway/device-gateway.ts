@@ -12,6 +12,7 @@ import { isUnreachableHost, lanAddress } from './lan-address';
 import { resolveGatewayOptions, type GatewayOptions, type GatewayOptionsInput } from './options';
 import { CloseCodes, Session } from './session';
 import { sessionRegistry } from './session-registry';
+import { hubMetrics } from '../metrics/hub-metrics';
 
 /** Counts for status dots and metrics. */
 export interface GatewayStats {
@@ -94,6 +95,7 @@ export class DeviceGateway extends EventEmitter {
         });
       });
     }
+    if (this.options.metricsPath) hubMetrics().watchGateway(this);
     this.housekeeping = setInterval(() => this.checkIdle(), 1000);
     this.housekeeping.unref();
     if (limits.pingIntervalMs > 0) {
@@ -110,6 +112,7 @@ export class DeviceGateway extends EventEmitter {
     this.started = false;
     if (this.housekeeping) clearInterval(this.housekeeping);
     if (this.pingTimer) clearInterval(this.pingTimer);
+    hubMetrics().unwatchGateway(this);
     for (const session of [...this.sessions]) session.close(CloseCodes.goingAway, 'server shutting down');
     this.server?.off('upgrade', this.upgradeListener);
     this.wss?.close();
@@ -172,6 +175,14 @@ export class DeviceGateway extends EventEmitter {
   private onHttpRequest(request: IncomingMessage, response: ServerResponse): void {
     try {
       if (this.handleHttp(request, response)) return;
+      if (this.options.metricsPath && request.method === 'GET' && request.url?.split('?')[0] === this.options.metricsPath) {
+        const metrics = hubMetrics();
+        metrics
+          .metrics()
+          .then((text) => response.writeHead(200, { 'Content-Type': metrics.contentType }).end(text))
+          .catch((error: Error) => response.writeHead(500).end(error.message));
+        return;
+      }
       if (request.method === 'GET' && (request.url === '/' || request.url?.startsWith(this.options.path))) {
         response.writeHead(200, { 'Content-Type': 'text/plain; charset=utf-8' });
         response.end('Server is running\n');

@@ -6,6 +6,8 @@ export interface PacerSink {
   sendJson(message: object): void;
   /** Called right after the stop message of `finish()` went out. */
   onStopped?(): void;
+  /** Gap since the previous frame of the same run, for frames after the pre-roll (metrics). */
+  onFrameGap?(gapMs: number): void;
 }
 
 export interface PacerOptions {
@@ -66,6 +68,7 @@ export class DownlinkPacer {
   private epochMs = 0;
   private sentInRun = 0;
   private runActive = false;
+  private lastReleaseMs = 0;
   /** Total frames ever pushed (queue order index). */
   private pushedTotal = 0;
   private sentTotal = 0;
@@ -208,6 +211,8 @@ export class DownlinkPacer {
           }
           const late = now - Math.max(dueMs, this.epochMs);
           if (late > this.stats.maxLateMs) this.stats.maxLateMs = late;
+          if (this.sentInRun >= this.options.prerollFrames && this.sink.onFrameGap) this.sink.onFrameGap(now - this.lastReleaseMs);
+          this.lastReleaseMs = now;
           this.sentInRun++;
           this.sentTotal++;
           this.stats.framesSent++;

@@ -92,6 +92,8 @@ export interface GatewayOptions {
   ota: OtaOptions;
   /** Decode uplink Opus to 16 kHz PCM inside the gateway (needed by VAD/ASR). */
   decodeUplink: boolean;
+  /** Prometheus text metrics at this path of the own HTTP server ('' = off). */
+  metricsPath: string;
   logger?: GatewayLogger;
 }
 
@@ -116,6 +118,7 @@ export const DEFAULT_GATEWAY_OPTIONS: GatewayOptions = {
   mcp: { enabled: true, toolCallTimeoutMs: 30_000, maxToolPages: 20 },
   ota: { enabled: true, path: '/xiaozhi/ota/', timezoneOffsetMin: -new Date().getTimezoneOffset() },
   decodeUplink: true,
+  metricsPath: '/metrics',
 };
 
 /** Deep partial used by callers: every option has a default. */

@@ -107,7 +107,7 @@ const FLOOD_CLOSE_THRESHOLD = 500;
  * Events: 'hello' (ClientHello), 'listen' (ListenEvent), 'audio' (UplinkAudio), 'abort'
  * ({reason, turn}), 'tools' (McpTool[]), 'iot' (message), 'mcp' (payload the device sent on its
  * own), 'state' (SessionState), 'speaking-done' ({turn, aborted}), 'protocol-error'
- * ({code, message}), 'close' ({code, reason}).
+ * ({code, message}), 'frame-gap' (ms between paced downlink frames), 'close' ({code, reason}).
  */
 export class Session extends EventEmitter {
   readonly id = randomUUID();
@@ -168,6 +168,7 @@ export class Session extends EventEmitter {
         sendAudio: (frame) => this.sendAudioFrame(frame),
         sendJson: (message) => this.send(message),
         onStopped: () => this.onSpeakingStopped(false),
+        onFrameGap: (gapMs) => this.emit('frame-gap', gapMs),
       },
       { frameMs: downlink.frameMs, prerollFrames: downlink.prerollFrames, stopMarginMs: downlink.stopMarginMs, maxQueuedFrames: limits.maxQueuedFrames },
     );

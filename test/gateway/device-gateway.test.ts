@@ -430,6 +430,26 @@ describe('DeviceGateway', function () {
     });
   });
 
+  describe('metrics', () => {
+    it('serves Prometheus metrics: sessions by state, connections, errors, frame gaps', async () => {
+      const sessionPromise = nextSession(gateway);
+      const c = await client();
+      const session = await sessionPromise;
+      c.sendJson({ type: 'teleport' });
+      await c.waitJson((m) => m.type === 'error');
+      session.queuePcm(new Int16Array(24000 * 0.6), 24000);
+      session.finishSpeaking();
+      await c.waitJson((m) => m.type === 'tts' && m.state === 'stop');
+      const res = await http('GET', `${base}/metrics`);
+      assert.equal(res.status, 200);
+      assert.match(res.text, /xiaozhi_sessions\{state="listening"\} 1/);
+      assert.match(res.text, /xiaozhi_connections_total\{outcome="accepted"\} \d+/);
+      assert.match(res.text, /xiaozhi_errors_total\{kind="unknown_type"\} \d+/);
+      assert.match(res.text, /xiaozhi_downlink_frame_gap_ms_count [1-9]\d*/);
+      assert.match(res.text, /xiaozhi_process_resident_memory_bytes \d+/);
+    });
+  });
+
   describe('lifecycle', () => {
     it('closes an idle session after the configured time', async () => {
       await gateway.close();
