@@ -1,0 +1,95 @@
+import { LlmStage, type LlmStageStatus, type StageMessage } from '../../src/pipeline/llm-stage';
+import { OpenAiChatLlm } from '../../src/providers/llm/openai-chat';
+import { asError, bool, num, type DoneFn, type NodeMessage, type NodeStatus, type RedApi, type RedNode, type SendFn } from '../shared/node-red';
+import type { XiaozhiOpenAiNode } from '../xiaozhi-openai/xiaozhi-openai';
+
+/** Editor fields of `xiaozhi llm`. */
+interface LlmConfig {
+  name?: string;
+  /** Id of a xiaozhi-openai config node; none (or an empty base URL) = offline answers. */
+  endpoint?: string;
+  model?: string;
+  systemPrompt?: string;
+  temperature?: string | number;
+  maxHistory?: string | number;
+  useDeviceTools?: boolean | string;
+  timeoutSec?: string | number;
+  maxToolDepth?: string | number;
+}
+
+/** Status of an LLM node: busy count, else the last failure, else what answers. */
+export function llmStatus(status: LlmStageStatus, label: string, online: boolean): NodeStatus {
+  if (status.running > 0) return { fill: 'blue', shape: 'dot', text: `thinking (${status.running})` };
+  if (status.lastError !== undefined) return { fill: 'red', shape: 'ring', text: `${label}: ${status.lastError}` };
+  return online ? { fill: 'green', shape: 'dot', text: label } : { fill: 'grey', shape: 'ring', text: label };
+}
+
+module.exports = function register(RED: RedApi): void {
+  function XiaozhiLlm(this: RedNode, config: LlmConfig): void {
+    RED.nodes.createNode(this, config);
+    const node = this;
+    const endpointNode = config.endpoint ? (RED.nodes.getNode(config.endpoint) as XiaozhiOpenAiNode | null) : null;
+    const endpoint = endpointNode?.endpoint() ?? { baseUrl: '', apiKey: '' };
+    const model = config.model?.trim() || 'gpt-4o-mini';
+    const timeoutMs = Math.max(1, num(config.timeoutSec, 30)) * 1000;
+    const temperatureText = String(config.temperature ?? '').trim();
+
+    let llm: OpenAiChatLlm | undefined;
+    let label = 'offline answers (no endpoint)';
+    if (endpoint.baseUrl) {
+      try {
+        llm = new OpenAiChatLlm({
+          baseUrl: endpoint.baseUrl,
+          apiKey: endpoint.apiKey,
+          model,
+          timeoutMs,
+          // A voice turn should fail within the configured time, however the silence falls.
+          firstTokenTimeoutMs: Math.min(15000, timeoutMs),
+          idleTimeoutMs: Math.min(10000, timeoutMs),
+        });
+        label = model;
+      } catch (error) {
+        // Answer offline rather than not at all, and say why.
+        node.warn(`language model not usable, answering offline: ${asError(error).message}`);
+        label = 'offline (endpoint config error)';
+      }
+    }
+
+    let shown = '';
+    const showStatus = (status: LlmStageStatus): void => {
+      const next = llmStatus(status, label, llm !== undefined);
+      const key = `${next.fill}|${next.text}`;
+      if (key === shown) return;
+      shown = key;
+      node.status(next);
+    };
+    const stage = new LlmStage({
+      llm,
+      systemPrompt: config.systemPrompt,
+      temperature: temperatureText === '' ? undefined : num(temperatureText, 0.7),
+      maxHistoryMessages: num(config.maxHistory, 20),
+      useDeviceTools: bool(config.useDeviceTools, true),
+      toolTimeoutMs: timeoutMs,
+      maxToolDepth: num(config.maxToolDepth, 5),
+      send: (msg: StageMessage) => node.send(msg as NodeMessage),
+      warn: (message) => node.warn(message),
+      onStatus: showStatus,
+    });
+    showStatus({ running: 0 });
+
+    node.on('input', (msg: NodeMessage, _send: SendFn, done: DoneFn) => {
+      // Failures are spoken to the user (a `say` msg) and warned; handle() never rejects.
+      stage.handle(msg as StageMessage).then(
+        () => done(),
+        (error: unknown) => done(asError(error)),
+      );
+    });
+
+    node.on('close', (_removed, done) => {
+      stage.close();
+      done();
+    });
+  }
+
+  RED.nodes.registerType('xiaozhi llm', XiaozhiLlm);
+};
