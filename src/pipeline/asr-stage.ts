@@ -372,7 +372,7 @@ export class AsrStage {
 
   /** A msg for the chain built from the utterance msg: same ids and flow properties, new topic and payload. */
   private reply(msg: PipelineMsg, topic: string, payload: unknown): PipelineMsg {
-    const { audio: _audio, durationMs: _durationMs, endReason: _endReason, _msgid: _id, ...rest } = msg;
+    const { audio: _audio, durationMs: _durationMs, endReason: _endReason, ...rest } = msg;
     return { ...rest, topic, payload };
   }
 }

@@ -6,6 +6,7 @@ import { DeviceGateway, type Session } from '../../src/gateway';
 import { VadStage, type PipelineMsg, type VadStageOptions } from '../../src/pipeline/vad-stage';
 import { acquireSharedSileroModel, sharedSileroLeaseCount, type SharedSileroLease } from '../../src/providers/vad/shared-model';
 import { SileroVadModel } from '../../src/providers/vad/silero-model';
+import { WebRtcVadModel } from '../../src/providers/vad/webrtc-model';
 import type { VadModel } from '../../src/providers/types';
 import { RawClient } from '../helpers/raw-client';
 import { concat, energyBounds, haveSpeechTools, silence, speak } from '../providers/vad/fixtures';
@@ -286,6 +287,20 @@ describe('VadStage (Silero on espeak-ng speech, real sessions)', function () {
     assert.equal(windows, 2 * Math.floor(pcm.length / 512));
     assert.ok(inferences <= windows / 2, `${inferences} inferences for ${windows} windows`);
     assert.deepEqual(out.filter((o) => o.msg.topic === 'utterance').map((o) => o.msg.session).sort(), [a.session.id, b.session.id].sort());
+  });
+
+  it('the WebRTC engine segments the same way (one utterance for one sentence)', async () => {
+    const { session } = await connect();
+    const webrtc = await WebRtcVadModel.load();
+    try {
+      const { stage, out } = makeStage({}, Promise.resolve(webrtc));
+      await stage.handle({ ...base(session), topic: 'listen.start', mode: 'auto', payload: 'start' });
+      await feed(stage, session, concat(silence(600), speak('who are you'), silence(1200)));
+      assert.deepEqual(topics(out), ['1:speech.start', '0:utterance']);
+      await stage.close();
+    } finally {
+      await webrtc.close();
+    }
   });
 
   it('shared model: leases are counted and the model is reused', () => {
