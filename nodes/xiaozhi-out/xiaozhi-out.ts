@@ -17,6 +17,25 @@ interface AudioMeta {
   sampleRateHz?: number;
 }
 
+/** Chain events that may reach the out node and need nothing from it. */
+const PASS_THROUGH_TOPICS = new Set([
+  'session.start',
+  'session.end',
+  'listen.start',
+  'listen.stop',
+  'listen.detect',
+  'abort',
+  'speech.start',
+  'utterance',
+  'mcp.tools',
+  'iot',
+  'sentence',
+  'reply.end',
+  'say',
+  'asr.phrases',
+  'intent',
+]);
+
 /**
  * Map one msg onto a session call. Returns true if the msg was handled (or dropped as stale),
  * throws for bad msgs so done(err) reaches Catch nodes.
@@ -54,7 +73,6 @@ export function applyToSession(session: Session, msg: NodeMessage): 'sent' | 'st
       ok = session.finishSpeaking(turn, { closeAfter: msg.close === true });
       break;
     case 'tts.abort':
-    case 'abort':
       session.abortSpeaking(text(msg.payload) || 'flow abort');
       break;
     case 'emotion': {
@@ -83,6 +101,9 @@ export function applyToSession(session: Session, msg: NodeMessage): 'sent' | 'st
       session.close(CloseCodes.normal, text(msg.payload) || 'closed by flow');
       break;
     default:
+      // Events that travel down the pipeline chain end here quietly (the gateway already acted on
+      // a device abort; re-aborting would make the next turn stale).
+      if (typeof msg.topic === 'string' && PASS_THROUGH_TOPICS.has(msg.topic)) return 'sent';
       throw new Error(
         `unknown msg.topic "${String(msg.topic)}"; use stt, tts.start, tts.sentence, audio, tts.stop, tts.abort, emotion, mcp.call, alert, system, json, turn.begin or close`,
       );
