@@ -172,8 +172,9 @@ export class LlmStage {
     const timings: Record<string, number> = { ...(msg.timings ?? {}), llmStart: Date.now() };
     const emit = (topic: string, payload: unknown): boolean => {
       if (!live()) return false;
-      // Ids only: fields of the utterance (audio meta, durations) do not belong to the answer.
-      this.options.send({ topic, payload, session: msg.session, turn: msg.turn, device: msg.device, timings: { ...timings } });
+      // Ids only (and the _msgid, so Node-RED traces the answer to its utterance): fields of the
+      // utterance (audio meta, durations) do not belong to the answer.
+      this.options.send({ ...idsOf(msg), topic, payload, timings: { ...timings } });
       return true;
     };
 
@@ -291,6 +292,13 @@ export function isStaleInput(msg: StageMessage, turn: number | undefined): boole
   if (msg.session === undefined) return false;
   const session = sessionRegistry.get(msg.session);
   return !session || !session.isCurrentTurn(turn);
+}
+
+/** The ids a derived msg keeps: session, turn, device and Node-RED's _msgid. */
+export function idsOf(msg: StageMessage): StageMessage {
+  const ids: StageMessage = { session: msg.session, turn: msg.turn, device: msg.device };
+  if (msg._msgid !== undefined) ids._msgid = msg._msgid;
+  return ids;
 }
 
 /** Session id, or '' for msgs injected without one (a flow testing the node by hand). */

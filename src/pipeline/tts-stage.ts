@@ -7,7 +7,7 @@ import { PcmToOpusEncoder } from '../audio/downlink-encoder';
 import { SentenceSynthesizer } from '../providers/tts/sentence-stream';
 import { cleanTextForSpeech } from '../providers/tts/text-cleanup';
 import type { TtsOptions, TtsProvider } from '../providers/types';
-import { isStaleInput, type StageMessage } from './llm-stage';
+import { idsOf, isStaleInput, type StageMessage } from './llm-stage';
 import { SentenceSplitter } from './sentence-splitter';
 import { TurnGuard } from './turn-guard';
 
@@ -223,7 +223,7 @@ export class TtsStage {
       key,
       turn,
       queue,
-      base: { session: msg.session, turn: msg.turn, device: msg.device, timings: { ...(msg.timings ?? {}) } },
+      base: { ...idsOf(msg), timings: { ...(msg.timings ?? {}) } },
       done: Promise.resolve(),
     };
     this.jobs.set(key, job);
