@@ -4,7 +4,8 @@ import { mkdtempSync, rmSync, existsSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DeviceSimulator } from '../../src/sim';
+import { DeviceSimulator, synthesizeSpeech } from '../../src/sim';
+import { PocketsphinxAsr } from '../../src/providers/asr/pocketsphinx';
 
 /** A free TCP port on loopback. */
 function freePort(): Promise<number> {
@@ -85,6 +86,39 @@ describe('npm start (embedded Node-RED) + the device simulator', function () {
       assert.match(turn.sttText ?? '', /1\.2 s of audio/);
       assert.ok(turn.audioFrames >= 19, `played back ${turn.audioFrames} frames`);
       assert.ok(Math.abs(turn.audioDurationMs - 1200) <= 120, `duration ${turn.audioDurationMs} ms`);
+    } finally {
+      await sim.close();
+      await hub.stop();
+    }
+  });
+
+  it('the default flow answers real speech offline: VAD -> pocketsphinx -> responder -> espeak -> device', async function () {
+    if (!PocketsphinxAsr.available()) {
+      console.log(`      skipped: ${PocketsphinxAsr.unavailableReason() ?? 'pocketsphinx decoder not built'}`);
+      this.skip();
+    }
+    const hub = await startHub();
+    const sim = new DeviceSimulator({ otaUrl: `http://127.0.0.1:${hub.devicePort}/xiaozhi/ota/` });
+    try {
+      await sim.checkOta();
+      await sim.connect();
+      const speech = await synthesizeSpeech('what time is it', { sampleRateHz: 16000 });
+      assert.equal(speech.sampleRateHz, 16000);
+      // Auto mode: the server's VAD finds the end of speech in the trailing silence.
+      const spoken = await sim.speakPcm(speech.pcm, { mode: 'auto', realtime: true, trailingSilenceMs: 1500 });
+      const turn = await sim.waitForTurnEnd(spoken, 20_000);
+      assert.equal(turn.sttText, 'what time is it');
+      assert.equal(turn.sentences.length, 1);
+      assert.match(turn.sentences[0]!, /\d{1,2}:\d{2}/, `a time in "${turn.sentences[0]}"`);
+      assert.ok(turn.audioFrames >= 5, `${turn.audioFrames} frames of reply audio`);
+      assert.equal(turn.decodeErrors, 0);
+
+      // Typed chat in the same session goes through the same chain without ASR.
+      const typed = await sim.waitForTurnEnd(sim.detect('tell me a joke'), 20_000);
+      assert.equal(typed.sttText, 'tell me a joke');
+      assert.ok(typed.sentences.length >= 1);
+      assert.ok(typed.audioFrames > 0);
+      assert.match(hub.output(), /Started flows/);
     } finally {
       await sim.close();
       await hub.stop();
