@@ -1,4 +1,6 @@
-import { ProviderLimiter, type LimiterOptions } from './limiter';
+import { EventEmitter } from 'node:events';
+import { ProviderLimiter, type LimiterOptions, type Slot } from './limiter';
+import type { LimiterError } from './limiter-error';
 import { LimiterGate } from './limiter-gate';
 import { RedisLimiter } from './limiter-redis';
 
@@ -28,8 +30,11 @@ interface Entry extends SharedLimiter {
  * Process-wide table of named limiters: nodes with the same limiter name share one
  * ProviderLimiter (and its session table), like Node-RED config nodes share a connection.
  * The limiter is closed when its last user leaves (redeploy).
+ *
+ * Events, for metrics that outlive redeploys: `acquired` (name, waitedMs), `refused`
+ * (name, LimiterError: queue_full, wait_timeout, unavailable), `runTimeout` (name).
  */
-export class LimiterRegistry {
+export class LimiterRegistry extends EventEmitter {
   private readonly entries = new Map<string, Entry>();
 
   /**
@@ -45,7 +50,7 @@ export class LimiterRegistry {
       // Cluster mode switched on/off or moved: a new limiter; the old one's slots are taken back.
       void entry.limiter.close();
       entry.gate.clear();
-      entry.limiter = create({ ...config, name }, redisUrl);
+      entry.limiter = this.create({ ...config, name }, redisUrl);
       entry.gate.limiter = entry.limiter;
       entry.redisUrl = redisUrl;
     } else if (entry && config) {
@@ -55,7 +60,7 @@ export class LimiterRegistry {
       entry.limiter.configure(next);
     }
     if (!entry) {
-      const limiter = create(config ? { ...config, name } : { name, maxConcurrent: 1 }, redisUrl);
+      const limiter = this.create(config ? { ...config, name } : { name, maxConcurrent: 1 }, redisUrl);
       entry = { name, limiter, gate: new LimiterGate(limiter), redisUrl, users: new Set(), configured: false };
       this.entries.set(name, entry);
     }
@@ -78,14 +83,19 @@ export class LimiterRegistry {
     await entry.limiter.close();
   }
 
-  /** Every named limiter (metrics). */
+  /** Every named limiter (metrics read running/queued from `limiter.stats()` at scrape time). */
   list(): SharedLimiter[] {
     return Array.from(this.entries.values());
   }
-}
 
-function create(options: LimiterOptions, redisUrl: string): ProviderLimiter {
-  return redisUrl ? new RedisLimiter({ ...options, redis: redisUrl }) : new ProviderLimiter(options);
+  private create(options: LimiterOptions, redisUrl: string): ProviderLimiter {
+    const limiter = redisUrl ? new RedisLimiter({ ...options, redis: redisUrl }) : new ProviderLimiter(options);
+    const name = options.name;
+    limiter.on('acquired', (slot: Slot) => this.emit('acquired', name, slot.waitedMs));
+    limiter.on('rejected', (error: LimiterError) => this.emit('refused', name, error));
+    limiter.on('timeout', (error: LimiterError) => this.emit(error.code === 'run_timeout' ? 'runTimeout' : 'refused', name, error));
+    return limiter;
+  }
 }
 
 /** The process-wide registry the Node-RED nodes use. */
