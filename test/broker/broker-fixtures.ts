@@ -72,7 +72,9 @@ async function spawnServer(command: string, args: string[], port: number, dir: s
     url,
     async stop() {
       if (child.exitCode === null) child.kill('SIGTERM');
-      await Promise.race([exited, sleep(3000).then(() => child.kill('SIGKILL'))]);
+      const killer = setTimeout(() => child.kill('SIGKILL'), 3000);
+      await exited;
+      clearTimeout(killer);
       rmSync(dir, { recursive: true, force: true });
     },
   };
