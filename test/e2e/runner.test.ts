@@ -20,7 +20,7 @@ function freePort(): Promise<number> {
 }
 
 /** Start `npm start`'s program (the built runner) with its own data dir and ports. */
-export async function startHub(flowFile?: string): Promise<{ child: ChildProcess; devicePort: number; output: () => string; stop: () => Promise<void> }> {
+export async function startHub(flowFile?: string): Promise<{ child: ChildProcess; devicePort: number; editorPort: number; output: () => string; stop: () => Promise<void> }> {
   const runner = join(process.cwd(), 'dist', 'scripts', 'start.js');
   if (!existsSync(runner)) throw new Error(`${runner} is missing: run npm run build`);
   const dataDir = mkdtempSync(join(tmpdir(), 'xiaozhi-hub-'));
@@ -59,7 +59,7 @@ export async function startHub(flowFile?: string): Promise<{ child: ChildProcess
     }
     rmSync(dataDir, { recursive: true, force: true });
   };
-  return { child, devicePort, output: () => out, stop };
+  return { child, devicePort, editorPort, output: () => out, stop };
 }
 
 describe('npm start (embedded Node-RED) + the device simulator', function () {
@@ -119,6 +119,11 @@ describe('npm start (embedded Node-RED) + the device simulator', function () {
       assert.ok(typed.sentences.length >= 1);
       assert.ok(typed.audioFrames > 0);
       assert.match(hub.output(), /Started flows/);
+
+      // The package is loaded like a palette install: its examples are under Import > Examples.
+      const res = await fetch(`http://127.0.0.1:${hub.editorPort}/library/examples/flows/node-red-contrib-xiaozhi`);
+      const examples = (await res.json()) as Array<{ fn: string }>;
+      assert.ok(examples.some((e) => e.fn === '01 - Offline voice hub'), JSON.stringify(examples));
     } finally {
       await sim.close();
       await hub.stop();
