@@ -28,11 +28,11 @@ export const BUILTIN_EN: IntentLanguagePack = {
     percent: '(percent|%|per cent)',
     degrees: '(degree[s]|°[c]|celsius|centigrade)',
     set: '(set|change|adjust|put|turn|make)',
-    onoff_area: '({area} {domain_onoff:domain}|{domain_onoff:domain} (in|of) {area})',
-    light_area: '({area} {domain_light:domain}|{domain_light:domain} (in|of) {area})',
-    cover_area: '({area} {domain_cover:domain}|{domain_cover:domain} (in|of) {area})',
-    climate_area: '({area} {domain_climate:domain}|{domain_climate:domain} (in|of) {area})',
-    named: '([{area}] {name}|{name} (in|of) {area})',
+    onoff_area: '[the] ({area} {domain_onoff:domain}|{domain_onoff:domain} (in|of) [the] {area})',
+    light_area: '[the] ({area} {domain_light:domain}|{domain_light:domain} (in|of) [the] {area})',
+    cover_area: '[the] ({area} {domain_cover:domain}|{domain_cover:domain} (in|of) [the] {area})',
+    climate_area: '[the] ({area} {domain_climate:domain}|{domain_climate:domain} (in|of) [the] {area})',
+    named: '[the] ([{area}] {name}|{name} (in|of) [the] {area})',
     brightness: '{brightness} [<percent>]',
   },
   lists: {
@@ -119,7 +119,7 @@ export const BUILTIN_EN: IntentLanguagePack = {
     // "turn on the lights": the device's own area when the caller knows it, else everywhere.
     {
       intent: 'HassTurnOn',
-      sentences: ['<turn> on {domain_onoff:domain}', '<turn> {domain_onoff:domain} on', 'lights on'],
+      sentences: ['<turn> on [the] {domain_onoff:domain}', '<turn> [the] {domain_onoff:domain} on', 'lights on'],
       slots: { domain: 'light' },
       requires: ON_OFF,
       target: 'all',
@@ -128,7 +128,7 @@ export const BUILTIN_EN: IntentLanguagePack = {
     },
     {
       intent: 'HassTurnOff',
-      sentences: ['<turn> off {domain_onoff:domain}', '<turn> {domain_onoff:domain} off', 'lights off'],
+      sentences: ['<turn> off [the] {domain_onoff:domain}', '<turn> [the] {domain_onoff:domain} off', 'lights off'],
       slots: { domain: 'light' },
       requires: ON_OFF,
       target: 'all',
@@ -152,7 +152,7 @@ export const BUILTIN_EN: IntentLanguagePack = {
       intent: 'HassLightSet',
       sentences: [
         '<set> [brightness of] [<all>] <light_area> [brightness] to <brightness>',
-        '<set> [the] brightness (of|in) {area} to <brightness>',
+        '<set> [the] brightness (of|in) [the] {area} to <brightness>',
         '(dim|brighten) [<all>] <light_area> to <brightness>',
       ],
       requires: { capability: 'brightness' },
@@ -231,7 +231,7 @@ export const BUILTIN_EN: IntentLanguagePack = {
     },
     {
       intent: 'HassOpenCover',
-      sentences: ['(open|raise|lift) [<all>] {domain_cover:domain}'],
+      sentences: ['(open|raise|lift) [<all>] [the] {domain_cover:domain}'],
       requires: { domains: ['cover'] },
       target: 'all',
       useContextArea: true,
@@ -251,7 +251,7 @@ export const BUILTIN_EN: IntentLanguagePack = {
     },
     {
       intent: 'HassCloseCover',
-      sentences: ['(close|shut|lower|draw) [<all>] {domain_cover:domain}'],
+      sentences: ['(close|shut|lower|draw) [<all>] [the] {domain_cover:domain}'],
       requires: { domains: ['cover'] },
       target: 'all',
       useContextArea: true,
@@ -300,7 +300,7 @@ export const BUILTIN_EN: IntentLanguagePack = {
     {
       intent: 'HassClimateSetTemperature',
       sentences: [
-        '(set|change|put|turn) [the] (temperature|heat|heating) (in|of) {area} to {temperature} [<degrees>]',
+        '(set|change|put|turn) [the] (temperature|heat|heating) (in|of) [the] {area} to {temperature} [<degrees>]',
         '(set|change|put|turn) [the] {area} (temperature|heat) to {temperature} [<degrees>]',
         '(set|change|put|turn) <climate_area> [temperature] to {temperature} [<degrees>]',
         'make [it] {temperature} <degrees> in [the] {area}',
@@ -312,7 +312,7 @@ export const BUILTIN_EN: IntentLanguagePack = {
       intent: 'HassClimateSetTemperature',
       sentences: [
         '(set|change|put|turn) [the] (temperature|heat|heating) to {temperature} [<degrees>]',
-        '(set|change|put|turn) {domain_climate:domain} [temperature] to {temperature} [<degrees>]',
+        '(set|change|put|turn) [the] {domain_climate:domain} [temperature] to {temperature} [<degrees>]',
         'make it {temperature} <degrees>',
       ],
       requires: { capability: 'setpoint' },

@@ -55,7 +55,7 @@ export function parseCustomSentences(text: string): CustomSentences {
   const doc = parseDocument(text, { lineCounter, prettyErrors: false });
   const firstError = doc.errors[0];
   if (firstError) {
-    const line = firstError.linePos?.[0]?.line;
+    const line = firstError.linePos?.[0]?.line ?? (firstError.pos ? lineCounter.linePos(firstError.pos[0]).line : undefined);
     throw new IntentError('yaml_syntax', `custom sentences${line ? ` line ${line}` : ''}: ${firstError.message.split('\n')[0] ?? ''}`, {
       line,
       cause: firstError,

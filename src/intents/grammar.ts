@@ -19,6 +19,11 @@ export interface GrammarPhraseOptions {
   maxPhrases?: number;
   /** Wording variants taken from one template at most (optional words multiply fast). Default 64. */
   maxVariantsPerTemplate?: number;
+  /**
+   * Keep only phrases the matcher itself matches (drops e.g. "turn on the fans in the kitchen"
+   * when the kitchen has no fan). Costs one match per phrase. Default true.
+   */
+  verify?: boolean;
 }
 
 type Item = { kind: 'words'; words: string[] } | { kind: 'slot'; list: string; slot: string; range?: { from: number; to: number } };
@@ -34,35 +39,65 @@ export function phrasesForGrammar(matcher: IntentMatcher, opts: GrammarPhraseOpt
   if (!runtime || maxPhrases <= 0) return [];
   // Speech needs the words people actually say, fillers included ("turn on THE kitchen light").
   const builder = new TokenTreeBuilder(runtime.rules, undefined, (name) => runtime.lists.has(name));
+  const verify = opts.verify ?? true;
   const valueCache = new Map<string, string[]>();
-  const slotValues = (item: Item & { kind: 'slot' }): string[] => {
-    const key = item.range ? `${item.slot}:${item.range.from}-${item.range.to}` : `${item.list}:${item.slot}`;
-    let values = valueCache.get(key);
-    if (!values) {
-      values = item.range ? sampleRange(item.slot, item.range) : listValues(runtime.lists, item.list, item.slot, builder);
-      valueCache.set(key, values);
-    }
-    return values;
-  };
+  const entities = matcher.entities();
 
-  const streams: Iterator<string>[] = [];
+  const streams: PhraseStream[] = [];
   const seenSources = new Set<string>();
   for (const sentence of runtime.sentences) {
-    if (seenSources.has(sentence.template.source)) continue;
-    seenSources.add(sentence.template.source);
+    const requires = sentence.group.requires;
+    const requiresKey = `${requires?.domains?.join(',') ?? ''}/${requires?.capability ?? ''}`;
+    const sourceKey = `${sentence.template.source}|${requiresKey}`;
+    if (seenSources.has(sourceKey)) continue;
+    seenSources.add(sourceKey);
+    // Only names and areas of entities this sentence can act on: "open the kitchen light" is no phrase.
+    const fits = entities.filter(
+      (e) => (!requires?.domains || requires.domains.includes(e.domain)) && (!requires?.capability || e.capabilities?.[requires.capability] === true),
+    );
+    const slotValues = (item: Item & { kind: 'slot' }): string[] => {
+      const catalogueList = item.list === 'name' || item.list === 'area';
+      const key = item.range
+        ? `${item.slot}:${item.range.from}-${item.range.to}`
+        : `${item.list}:${item.slot}${catalogueList ? `:${requiresKey}` : ''}`;
+      let values = valueCache.get(key);
+      if (!values) {
+        if (item.range) values = sampleRange(item.slot, item.range);
+        else if (item.list === 'name') values = unique(fits.flatMap((e) => [e.name, ...(e.aliases ?? [])]).map(speakText));
+        else if (item.list === 'area') values = unique(fits.flatMap((e) => (e.area ? [e.area] : [])).map(speakText));
+        else values = listValues(runtime.lists, item.list, item.slot, builder);
+        valueCache.set(key, values);
+      }
+      return values;
+    };
     const tree = builder.build(sentence.template.source);
-    streams.push(templatePhrases(tree, maxVariants, slotValues));
+    streams.push(new PhraseStream(templatePhrases(tree, maxVariants, slotValues), CORE_INTENTS.has(sentence.group.intent)));
   }
 
   const out = new Set<string>();
+  const accept = (phrase: string): void => {
+    if (!out.has(phrase) && (!verify || matcher.match(phrase, 'en'))) out.add(phrase);
+  };
+  // Coverage first: the plainest wording of on/off for every name and area, up to half the budget,
+  // so a big home still has "turn on the <every device>" in its grammar.
+  const coverageLimit = Math.floor(maxPhrases / 2);
+  for (const stream of streams) {
+    if (!stream.core) continue;
+    while (out.size < coverageLimit) {
+      const phrase = stream.nextInVariant(0);
+      if (phrase === undefined) break;
+      accept(phrase);
+    }
+  }
+  // Then every template in turn.
   let live = streams;
   while (live.length > 0 && out.size < maxPhrases) {
-    const next: Iterator<string>[] = [];
+    const next: PhraseStream[] = [];
     for (const stream of live) {
-      const step = stream.next();
-      if (step.done) continue;
+      const phrase = stream.next();
+      if (phrase === undefined) continue;
       next.push(stream);
-      out.add(step.value);
+      accept(phrase);
       if (out.size >= maxPhrases) break;
     }
     live = next;
@@ -70,10 +105,50 @@ export function phrasesForGrammar(matcher: IntentMatcher, opts: GrammarPhraseOpt
   return [...out];
 }
 
-function* templatePhrases(tree: readonly TokenNode[], maxVariants: number, slotValues: (item: Item & { kind: 'slot' }) => string[]): Generator<string> {
-  let count = 0;
+/** Intents whose plainest wording is covered for every name before other templates take turns. */
+const CORE_INTENTS = new Set(['HassTurnOn', 'HassTurnOff']);
+
+/** A template's phrases with one item of look-ahead, so a pass can stop at a variant boundary. */
+class PhraseStream {
+  private pending: { phrase: string; variant: number } | undefined;
+  private done = false;
+
+  constructor(
+    private readonly source: Iterator<{ phrase: string; variant: number }>,
+    readonly core: boolean,
+  ) {}
+
+  next(): string | undefined {
+    const item = this.peek();
+    this.pending = undefined;
+    return item?.phrase;
+  }
+
+  /** Next phrase only if it belongs to wording variant `variant`. */
+  nextInVariant(variant: number): string | undefined {
+    const item = this.peek();
+    if (!item || item.variant !== variant) return undefined;
+    this.pending = undefined;
+    return item.phrase;
+  }
+
+  private peek(): { phrase: string; variant: number } | undefined {
+    if (this.pending || this.done) return this.pending;
+    const step = this.source.next();
+    if (step.done) this.done = true;
+    else this.pending = step.value;
+    return this.pending;
+  }
+}
+
+function* templatePhrases(
+  tree: readonly TokenNode[],
+  maxVariants: number,
+  slotValues: (item: Item & { kind: 'slot' }) => string[],
+): Generator<{ phrase: string; variant: number }> {
+  let variantIndex = -1;
   for (const variant of variants(tree)) {
-    if (count++ >= maxVariants) return;
+    if (++variantIndex >= maxVariants) return;
     const slots = variant.filter((i): i is Item & { kind: 'slot' } => i.kind === 'slot');
     // "{area} {name}" pairs only make sense for entities of that area: leave them to plainer wordings.
     const lists = new Set(slots.map((s) => s.list));
@@ -90,7 +165,7 @@ function* templatePhrases(tree: readonly TokenNode[], maxVariants: number, slotV
         if (item.kind === 'words') words.push(...item.words);
         else words.push((values[slotIndex] as string[])[digits[slotIndex++] as number] as string);
       }
-      yield words.join(' ').replace(/\s+/g, ' ').trim();
+      yield { phrase: words.join(' ').replace(/\s+/g, ' ').trim(), variant: variantIndex };
       let carry = 0;
       for (; carry < order.length; carry++) {
         const d = order[carry] as number;
@@ -120,17 +195,27 @@ function* variants(tree: readonly TokenNode[]): Generator<Item[]> {
   else {
     heads = [];
     for (const option of head.options) for (const v of variants(option)) heads.push(v);
-    // An optional slot ("[{area}]") is better left out first; optional words ("[the]") put in first.
+    // "[the]" is said more often than not; anything else optional ("[please]", "[{area}]",
+    // "[brightness]") is left out first so the plainest wording comes first.
     if (head.optional) {
-      if (head.options.some((o) => hasSlot(o))) heads.unshift([]);
-      else heads.push([]);
+      if (head.options.every(preferPresent)) heads.push([]);
+      else heads.unshift([]);
     }
   }
   for (const h of heads) for (const r of variants(rest)) yield [...h, ...r];
 }
 
-function hasSlot(tree: readonly TokenNode[]): boolean {
-  return tree.some((n) => n.kind === 'slot' || (n.kind === 'alt' && n.options.some(hasSlot)));
+// Optional words people usually do say: articles and units ("the", "percent", "degrees").
+const USUALLY_SAID = new Set(['the', 'a', 'an', 'my', 'your', 'percent', 'per', 'cent', '%', 'degree', 'degrees', '°', 'c', 'celsius', 'centigrade']);
+
+function preferPresent(option: readonly TokenNode[]): boolean {
+  return option.every((node) =>
+    node.kind === 'lit' ? node.tokens.every((t) => USUALLY_SAID.has(t)) : node.kind === 'alt' ? node.options.every(preferPresent) : false,
+  );
+}
+
+function unique(values: readonly string[]): string[] {
+  return [...new Set(values.filter((v) => v !== ''))];
 }
 
 function speakToken(token: string): string {
@@ -160,6 +245,8 @@ function listValues(lists: SlotListIndex, list: string, slot: string, builder: T
 }
 
 function speakText(text: string): string {
+  // An English recogniser cannot say Chinese names; those entities are left to the other ASRs.
+  if (/\p{Script=Han}/u.test(text)) return '';
   return (text.normalize('NFKC').toLowerCase().match(/\p{Script=Han}|\d+|[\p{L}\p{M}\p{N}]+(?:'[\p{L}\p{M}\p{N}]+)*|[%°]/gu) ?? [])
     .map(speakToken)
     .join(' ');

@@ -118,6 +118,11 @@ export class IntentMatcher {
     return this.runtimes.get(language);
   }
 
+  /** Entities as of the last {@link rebuild}. */
+  entities(): readonly IntentEntity[] {
+    return this.allEntities;
+  }
+
   /** Re-read the catalogue (names, aliases, areas). Call when devices appear, change or go. */
   rebuild(): void {
     const entities = this.catalogue.entities();

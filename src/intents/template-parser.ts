@@ -67,7 +67,8 @@ class Parser {
         const options = this.alternatives(closing);
         if (this.source[this.at] !== closing) this.fail(`"${ch}" at column ${start + 1} is never closed`, start);
         this.at++;
-        const group: TemplateNode = { kind: 'group', options, optional: ch === '[' };
+        const group: TemplateNode & { kind: 'group' } = { kind: 'group', options, optional: ch === '[' };
+        this.gluedAfter(group, start);
         this.pushGlued(nodes, group, start);
       } else if (ch === '{') {
         nodes.push(this.slot());
@@ -82,6 +83,24 @@ class Parser {
       }
     }
     return nodes;
+  }
+
+  /** `colo[u]r`: fold the word right after the group into every option (and make it required). */
+  private gluedAfter(group: TemplateNode & { kind: 'group' }, start: number): void {
+    const glued = /^[\p{Script=Latin}\p{N}']+/u.exec(this.source.slice(this.at));
+    if (!glued) return;
+    const word = glued[0];
+    this.at += word.length;
+    group.options = group.options.map((option) => {
+      const last = option[option.length - 1];
+      if (last === undefined) return [{ kind: 'text', text: word } as TemplateNode];
+      if (last.kind !== 'text') this.fail(`a group glued to "${word}" must end with words`, start);
+      return [...option.slice(0, -1), { kind: 'text', text: (last as { text: string }).text + word } as TemplateNode];
+    });
+    if (group.optional) {
+      group.options.push([{ kind: 'text', text: word }]);
+      group.optional = false;
+    }
   }
 
   /** `light[s]`: fold the last word of the preceding text into every option of the group. */
