@@ -81,12 +81,19 @@ export async function executeAction(
     throw err;
   }
 
-  // Listen before publishing so a fast echo cannot slip between publish and wait.
+  // Listen before publishing so a fast echo cannot slip between publish and wait. The wait has
+  // its own abort so a failed publish does not leave a timer running.
+  const waitAbort = new AbortController();
+  const onCallerAbort = (): void => waitAbort.abort();
+  options.signal?.addEventListener('abort', onCallerAbort, { once: true });
+  if (options.signal?.aborted) waitAbort.abort();
   const echo =
-    plan.expect && waitMs > 0 ? catalogue.waitForState(entity.id, plan.expect, waitMs, options.signal) : Promise.resolve(undefined);
+    plan.expect && waitMs > 0 ? catalogue.waitForState(entity.id, plan.expect, waitMs, waitAbort.signal) : Promise.resolve(undefined);
+  void echo.finally(() => options.signal?.removeEventListener('abort', onCallerAbort));
   try {
     for (const p of plan.publishes) await broker.publish(p.topic, p.payload, { qos: p.qos, retain: p.retain });
   } catch {
+    waitAbort.abort();
     return fail('publish_failed', speak(language, 'publish_failed', { name }));
   }
 

@@ -270,7 +270,8 @@ export class HaVoiceDevicePublisher extends EventEmitter {
   /** The device's conversation state changed. */
   async deviceState(deviceId: string, state: VoiceDeviceState): Promise<void> {
     const record = await this.known(deviceId);
-    if (!record) return;
+    // HA's enum sensor rejects values outside its options: publish only the documented states.
+    if (!record || !VOICE_DEVICE_STATES.includes(state)) return;
     record.state = state;
     await this.publish(record.topics.state, state, true);
   }

@@ -266,5 +266,31 @@ describe('broker/actions executeAction (real broker, zigbee2mqtt peer, HA device
     const bad = await executeAction(catalogue, tb.broker, { action: 'set_brightness', entityId: 'zigbee2mqtt/kitchen light', value: 'bright-ish' });
     assert.deepEqual([bad.ok, bad.error], [false, 'bad_value']);
     assert.equal(z2m.received.length, 0, 'nothing was published for failed plans');
+    const downBroker = { publish: () => Promise.reject(new Error('broker down')), subscribe: tb.broker.subscribe.bind(tb.broker) };
+    const down = await executeAction(catalogue, downBroker, { action: 'turn_on', entityId: 'zigbee2mqtt/kitchen light' });
+    assert.deepEqual([down.ok, down.error, down.spoken], [false, 'publish_failed', 'Sorry, I could not send the command to the kitchen light.']);
+  });
+
+  it('Chinese device names: found by name or area, confirmed in Chinese', async () => {
+    await ha.publishAsync(
+      'homeassistant/switch/living_light/config',
+      JSON.stringify({ name: '客厅灯', uniq_id: 'living_light', cmd_t: 'living/light/set', stat_t: 'living/light/state' }),
+      { retain: true, qos: 1 },
+    );
+    await waitUntil(() => catalogue.get('switch/living_light') !== undefined, 3000, 'living room light');
+    assert.equal(catalogue.get('switch/living_light')?.area, '客厅');
+    assert.deepEqual(catalogue.find('客厅灯').map((e) => e.id), ['switch/living_light']);
+    assert.deepEqual(catalogue.find('灯', { area: '客厅' }).map((e) => e.id), ['switch/living_light']);
+    const seen = await collect(observer, 'living/light/set');
+    const result = await executeAction(catalogue, tb.broker, { action: 'turn_on', entityId: 'switch/living_light' }, { language: 'zh', waitForEchoMs: 200 });
+    await waitUntil(() => seen.length >= 1, 3000, 'command');
+    assert.deepEqual(seen.map((m) => m.payload), ['ON']);
+    assert.deepEqual([result.ok, result.spoken], [false, '抱歉，客厅灯没有响应。']);
+    await observer.publishAsync('living/light/state', 'ON', { qos: 1 });
+    await waitUntil(() => catalogue.state('switch/living_light')?.on === true, 3000, 'state');
+    const q = await executeAction(catalogue, tb.broker, { action: 'query_state', entityId: 'switch/living_light' }, { language: 'zh' });
+    assert.equal(q.spoken, '客厅灯开着。');
+    const off = await executeAction(catalogue, tb.broker, { action: 'turn_off', entityId: 'switch/living_light' }, { language: 'zh', waitForEchoMs: 0 });
+    assert.equal(off.spoken, '已关闭客厅灯。');
   });
 });

@@ -169,6 +169,7 @@ describe('broker/ha-voice-devices HaVoiceDevicePublisher (real broker, HA-side m
     await publisher.transcript(device.id, 'turn on the kitchen light');
     await publisher.reply(device.id, 'x'.repeat(400));
     await publisher.deviceVolume(device.id, 55);
+    await publisher.deviceState(device.id, 'upgrading' as never); // not an enum option: not published
     const retained = new Map((await tb.broker.retained('xiaozhi/aabbccddeeff/+')).map((m) => [m.topic, m.payload.toString()]));
     assert.equal(retained.get('xiaozhi/aabbccddeeff/state'), 'listening');
     assert.equal(retained.get('xiaozhi/aabbccddeeff/transcript'), 'turn on the kitchen light');
