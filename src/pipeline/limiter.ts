@@ -109,10 +109,12 @@ export class LocalPermitStore implements PermitStore {
 interface Waiter {
   readonly enqueuedAt: number;
   readonly priority: number;
-  readonly position: number;
+  position: number;
   readonly runTimeoutMs: number;
   readonly signal?: AbortSignal;
   settled: boolean;
+  /** Still in the queue (removal is lazy: an aborted waiter is skipped, not spliced out). */
+  inQueue: boolean;
   timer?: NodeJS.Timeout;
   onAbort?: () => void;
   resolve(slot: Slot): void;
@@ -120,6 +122,78 @@ interface Waiter {
 }
 
 const WAIT_SAMPLES = 1024;
+
+/**
+ * Waiters in priority-then-FIFO order. Appending and taking the head are O(1) and a removal
+ * (abort, timeout) is O(1) by marking, so a burst of thousands of waiters that all time out
+ * costs linear time, not quadratic; only a higher-priority insert scans.
+ */
+class WaitQueue {
+  private items: Waiter[] = [];
+  private head = 0;
+  private live = 0;
+
+  get length(): number {
+    return this.live;
+  }
+
+  /** Insert by priority; returns the 1-based position among live waiters. */
+  insert(waiter: Waiter): number {
+    this.live++;
+    waiter.inQueue = true;
+    const last = this.items[this.items.length - 1];
+    if (!last || last.priority >= waiter.priority || this.live === 1) {
+      this.items.push(waiter);
+      return this.live;
+    }
+    let position = 1;
+    for (let i = this.head; i < this.items.length; i++) {
+      const w = this.items[i]!;
+      if (!w.inQueue) continue;
+      if (w.priority < waiter.priority) {
+        this.items.splice(i, 0, waiter);
+        return position;
+      }
+      position++;
+    }
+    this.items.push(waiter);
+    return position;
+  }
+
+  peek(): Waiter | undefined {
+    while (this.head < this.items.length && !this.items[this.head]!.inQueue) this.head++;
+    this.compact();
+    return this.items[this.head];
+  }
+
+  shift(): Waiter | undefined {
+    const waiter = this.peek();
+    if (waiter) this.remove(waiter);
+    return waiter;
+  }
+
+  remove(waiter: Waiter): void {
+    if (!waiter.inQueue) return;
+    waiter.inQueue = false;
+    this.live--;
+    if (this.live === 0) {
+      this.items = [];
+      this.head = 0;
+    }
+  }
+
+  /** Live waiters, head first. */
+  toArray(): Waiter[] {
+    return this.items.slice(this.head).filter((w) => w.inQueue);
+  }
+
+  private compact(): void {
+    if (this.head > 1024 && this.head * 2 > this.items.length) {
+      this.items = this.items.slice(this.head);
+      this.head = 0;
+    }
+  }
+}
 
 /**
  * Per-provider admission control: at most `maxConcurrent` slots held, up to `queueSize` waiters
@@ -135,12 +209,14 @@ export class ProviderLimiter extends EventEmitter {
   readonly name: string;
   private options: Required<LimiterOptions>;
   private readonly store: PermitStore;
-  private readonly queue: Waiter[] = [];
+  private readonly queue = new WaitQueue();
   private readonly held = new Set<Slot>();
   private readonly waits = new Float64Array(WAIT_SAMPLES);
   private waitCount = 0;
   private pumping = false;
   private pumpAgain = false;
+  private readonly leasePrefix = randomUUID();
+  private leaseSeq = 0;
   private closed = false;
   private counters = { acquired: 0, rejected: 0, waitTimedOut: 0, runTimedOut: 0, aborted: 0 };
 
@@ -200,7 +276,7 @@ export class ProviderLimiter extends EventEmitter {
     const startedAt = Date.now();
     if (this.queue.length === 0) {
       // Fast path: nobody is ahead of us, so try for a permit straight away.
-      const leaseId = randomUUID();
+      const leaseId = this.nextLeaseId();
       let took: boolean;
       let backendDown = false;
       try {
@@ -238,11 +314,8 @@ export class ProviderLimiter extends EventEmitter {
       throw error;
     }
     return new Promise<Slot>((resolve, reject) => {
-      const priority = opts.priority ?? 0;
-      let index = this.queue.findIndex((w) => w.priority < priority);
-      if (index < 0) index = this.queue.length;
-      const waiter: Waiter = { enqueuedAt: startedAt, priority, position: index + 1, runTimeoutMs, signal: opts.signal, settled: false, resolve, reject };
-      this.queue.splice(index, 0, waiter);
+      const waiter: Waiter = { enqueuedAt: startedAt, priority: opts.priority ?? 0, position: 0, runTimeoutMs, signal: opts.signal, settled: false, inQueue: false, resolve, reject };
+      waiter.position = this.queue.insert(waiter);
       if (this.options.waitTimeoutMs > 0) {
         waiter.timer = setTimeout(() => {
           this.counters.waitTimedOut++;
@@ -330,52 +403,86 @@ export class ProviderLimiter extends EventEmitter {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    for (const waiter of this.queue.slice()) this.dropWaiter(waiter, this.error('closed', 'limiter closed'));
+    for (const waiter of this.queue.toArray()) this.dropWaiter(waiter, this.error('closed', 'limiter closed'));
     for (const slot of Array.from(this.held)) (slot as HeldSlot).takeBack(this.error('closed', 'limiter closed'));
     this.changed();
     await this.store.close?.();
   }
 
-  /** Admit waiters while permits are free. Serialised: a store round trip is in flight at most once. */
+  /**
+   * Admit waiters while permits are free. Synchronous with an in-process store (no promise per
+   * release); with an async store one round trip is in flight at a time and the loop continues
+   * when it answers.
+   */
   private pump(): void {
     if (this.pumping) {
       this.pumpAgain = true;
       return;
     }
-    if (this.closed || this.queue.length === 0) return;
     this.pumping = true;
-    void this.pumpLoop().finally(() => {
-      this.pumping = false;
-      if (this.pumpAgain) {
-        this.pumpAgain = false;
-        this.pump();
+    let handedOff = false;
+    try {
+      while (!this.closed && this.queue.length > 0) {
+        const leaseId = this.nextLeaseId();
+        let result: boolean | Promise<boolean>;
+        try {
+          result = this.store.take(leaseId, this.options.maxConcurrent);
+        } catch (error) {
+          this.emit('backendError', error);
+          break;
+        }
+        if (typeof result !== 'boolean') {
+          handedOff = true;
+          result
+            .then(
+              (took) => {
+                if (took) this.admitHead(leaseId);
+                return took;
+              },
+              (error: unknown) => {
+                // Backend down: the waiters stay queued; the store's poll (or a release)
+                // retries, and the wait timeout bounds how long anyone can be stuck.
+                this.emit('backendError', error);
+                return false;
+              },
+            )
+            .then((took) => {
+              this.pumping = false;
+              if (took || this.pumpAgain) {
+                this.pumpAgain = false;
+                this.pump();
+              }
+            });
+          return;
+        }
+        if (!result) break;
+        this.admitHead(leaseId);
       }
-    });
+    } finally {
+      if (!handedOff) {
+        this.pumping = false;
+        if (this.pumpAgain) {
+          this.pumpAgain = false;
+          this.pump();
+        }
+      }
+    }
   }
 
-  private async pumpLoop(): Promise<void> {
-    while (!this.closed && this.queue.length > 0) {
-      const leaseId = randomUUID();
-      let took: boolean;
-      try {
-        const r = this.store.take(leaseId, this.options.maxConcurrent);
-        took = typeof r === 'boolean' ? r : await r;
-      } catch (error) {
-        // Backend down: the waiters stay queued; the store's poll (or a release) retries, and
-        // the wait timeout bounds how long anyone can be stuck.
-        this.emit('backendError', error);
-        return;
-      }
-      if (!took) return;
-      const head = this.queue[0];
-      if (!head || this.closed) {
-        this.store.give(leaseId);
-        return;
-      }
-      this.queue.shift();
-      this.settleWaiter(head);
-      head.resolve(this.grant(leaseId, head.enqueuedAt, head.position, head.runTimeoutMs, head.signal));
+  /** Give a freshly taken permit to the head of the queue (or back, if nobody waits any more). */
+  private admitHead(leaseId: string): void {
+    const head = this.closed ? undefined : this.queue.shift();
+    if (!head) {
+      this.store.give(leaseId);
+      return;
     }
+    this.settleWaiter(head);
+    head.resolve(this.grant(leaseId, head.enqueuedAt, head.position, head.runTimeoutMs, head.signal));
+  }
+
+  /** Unique across processes (the prefix) and cheap (the counter). */
+  private nextLeaseId(): string {
+    return `${this.leasePrefix}:${++this.leaseSeq}`;
   }
 
   private grant(leaseId: string, startedAt: number, position: number, runTimeoutMs: number, signal?: AbortSignal): Slot {
@@ -417,8 +524,7 @@ export class ProviderLimiter extends EventEmitter {
 
   private dropWaiter(waiter: Waiter, error: LimiterError): void {
     if (waiter.settled) return;
-    const index = this.queue.indexOf(waiter);
-    if (index >= 0) this.queue.splice(index, 1);
+    this.queue.remove(waiter);
     this.settleWaiter(waiter);
     waiter.reject(error);
     this.changed();
@@ -441,7 +547,10 @@ export class ProviderLimiter extends EventEmitter {
 
 /** The slot object handed out by ProviderLimiter. */
 class HeldSlot implements Slot {
-  private readonly controller = new AbortController();
+  // Created on first use: an AbortController per slot is the dearest allocation here, and
+  // acquire() users that never look at the signal should not pay for it.
+  private controller?: AbortController;
+  private abortReason?: Error;
   private timer?: NodeJS.Timeout;
   private readonly cleanups: Array<() => void> = [];
   private done = false;
@@ -454,6 +563,10 @@ class HeldSlot implements Slot {
   ) {}
 
   get signal(): AbortSignal {
+    if (!this.controller) {
+      this.controller = new AbortController();
+      if (this.abortReason) this.controller.abort(this.abortReason);
+    }
     return this.controller.signal;
   }
 
@@ -482,6 +595,7 @@ class HeldSlot implements Slot {
   takeBack(reason: Error): void {
     if (this.done) return;
     this.release();
-    this.controller.abort(reason);
+    this.abortReason = reason;
+    this.controller?.abort(reason);
   }
 }
