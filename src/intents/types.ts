@@ -66,7 +66,7 @@ export interface IntentMatch {
    */
   response?: string;
   /** The words each slot was filled from (`{color: '红色'}`), for responses in the user's words. */
-  slotText: Record<string, string>;
+  slotText?: Record<string, string>;
 }
 
 /** Sentences of one intent that share fixed slots, target rules and a response. */
