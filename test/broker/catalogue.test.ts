@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import type { MqttClient } from 'mqtt';
 import { DeviceCatalogue } from '../../src/broker/catalogue';
+import { intentCatalogueView } from '../../src/broker/catalogue-intents';
 import type { CatalogueChange } from '../../src/broker/catalogue-types';
 import { renderTemplate, evaluateTemplate, TemplateUnsupportedError } from '../../src/broker/catalogue-template';
 import { expandDiscoveryPayload, applyTopicBase, areaFromName, DEFAULT_AREAS, normalizeName } from '../../src/broker/catalogue-normalize';
@@ -197,6 +198,28 @@ describe('broker/catalogue DeviceCatalogue (real broker, zigbee2mqtt peer, HA di
     assert.deepEqual(catalogue.find('garden pump', { domain: 'switch' }).map((e) => e.id), ['switch/garden/pump']);
     assert.deepEqual(catalogue.find('garden pump', { domain: 'light' }), []);
     assert.ok(catalogue.areas().includes('kitchen'));
+  });
+
+  it('offers an intent-matcher view that follows changes', async () => {
+    const view = intentCatalogueView(catalogue);
+    try {
+      const light = view.entities().find((e) => e.id === 'zigbee2mqtt/kitchen light');
+      assert.deepEqual(light, {
+        id: 'zigbee2mqtt/kitchen light',
+        name: 'kitchen light',
+        aliases: ['kitchen light', 'light'],
+        domain: 'light',
+        area: 'kitchen',
+        capabilities: { onOff: true, brightness: true, colorTemp: true, color: true },
+      });
+      assert.ok(view.areas().includes('kitchen'));
+      assert.equal(view.entities(), view.entities(), 'cached between changes');
+      await ha.publishAsync('homeassistant/switch/attic_fan/config', JSON.stringify({ name: 'Attic Fan', cmd_t: 'attic/fan/set' }), { retain: true, qos: 1 });
+      await waitUntil(() => view.entities().some((e) => e.id === 'switch/attic_fan'), 3000, 'attic fan in the view');
+      assert.ok(view.areas().includes('attic'));
+    } finally {
+      view.dispose();
+    }
   });
 
   it('adds a device published after start, without a restart', async () => {
