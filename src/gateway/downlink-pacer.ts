@@ -8,6 +8,9 @@ export interface PacerSink {
   onStopped?(): void;
   /** Gap since the previous frame of the same run, for frames after the pre-roll (metrics). */
   onFrameGap?(gapMs: number): void;
+  /** Bracket a release burst (pre-roll, refill): lets the socket gather the frames into one write. */
+  cork?(): void;
+  uncork?(): void;
 }
 
 export interface PacerOptions {
@@ -171,6 +174,15 @@ export class DownlinkPacer {
   /** Release whatever is due now and arm the timer for the next due item. */
   private pump(): void {
     if (this.closed) return;
+    this.sink.cork?.();
+    try {
+      this.release();
+    } finally {
+      this.sink.uncork?.();
+    }
+  }
+
+  private release(): void {
     const frameMs = this.options.frameMs;
     for (;;) {
       const now = this.now();

@@ -6,3 +6,4 @@ export * from './downlink-pacer';
 export * from './mcp-client';
 export * from './lan-address';
 export { handleOtaRequest } from './ota-handler';
+export * from './apply-msg';

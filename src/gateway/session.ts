@@ -169,6 +169,9 @@ export class Session extends EventEmitter {
         sendJson: (message) => this.send(message),
         onStopped: () => this.onSpeakingStopped(false),
         onFrameGap: (gapMs) => this.emit('frame-gap', gapMs),
+        // One write for a burst of frames (pre-roll: tts start + 5 frames) instead of one syscall each.
+        cork: () => socketOf(this.ws)?.cork(),
+        uncork: () => socketOf(this.ws)?.uncork(),
       },
       { frameMs: downlink.frameMs, prerollFrames: downlink.prerollFrames, stopMarginMs: downlink.stopMarginMs, maxQueuedFrames: limits.maxQueuedFrames },
     );
@@ -685,6 +688,11 @@ export class Session extends EventEmitter {
     this.emit('close', { code, reason });
     this.removeAllListeners('audio');
   }
+}
+
+/** The TCP socket under a ws WebSocket (ws keeps it in `_socket`). */
+function socketOf(ws: WebSocket): { cork(): void; uncork(): void } | undefined {
+  return (ws as unknown as { _socket?: { cork(): void; uncork(): void } })._socket;
 }
 
 /** Cheap level gate: RMS over the frame above VOICE_ACTIVITY_DBFS. */
