@@ -123,6 +123,13 @@ interface Waiter {
 
 const WAIT_SAMPLES = 1024;
 
+/** An acquire() call on its way to a slot. */
+interface PendingRequest {
+  opts: AcquireOptions;
+  runTimeoutMs: number;
+  startedAt: number;
+}
+
 /**
  * Waiters in priority-then-FIFO order. Appending and taking the head are O(1) and a removal
  * (abort, timeout) is O(1) by marking, so a burst of thousands of waiters that all time out
@@ -266,44 +273,57 @@ export class ProviderLimiter extends EventEmitter {
    * Wait for a slot. Rejects with LimiterError `queue_full`, `wait_timeout`, `aborted`, `closed`
    * (or `unavailable` when a shared backend is down and queueing is off).
    */
-  async acquire(opts: AcquireOptions = {}): Promise<Slot> {
-    if (this.closed) throw this.error('closed', 'limiter closed');
+  acquire(opts: AcquireOptions = {}): Promise<Slot> {
+    // Not an async function on purpose: the promise handed out is the one the grant resolves, so
+    // callers' continuations run in grant order (an async wrapper would add adoption ticks that
+    // can reorder waiters granted in the same tick).
+    if (this.closed) return Promise.reject(this.error('closed', 'limiter closed'));
     if (opts.signal?.aborted) {
       this.counters.aborted++;
-      throw this.error('aborted', 'aborted before queueing');
+      return Promise.reject(this.error('aborted', 'aborted before queueing'));
     }
-    const runTimeoutMs = opts.runTimeoutMs ?? this.options.runTimeoutMs;
-    const startedAt = Date.now();
-    if (this.queue.length === 0) {
-      // Fast path: nobody is ahead of us, so try for a permit straight away.
-      const leaseId = this.nextLeaseId();
-      let took: boolean;
-      let backendDown = false;
-      try {
-        const r = this.store.take(leaseId, this.options.maxConcurrent);
-        took = typeof r === 'boolean' ? r : await r;
-      } catch (error) {
+    const request = { opts, runTimeoutMs: opts.runTimeoutMs ?? this.options.runTimeoutMs, startedAt: Date.now() };
+    if (this.queue.length > 0) return this.enqueue(request);
+    // Fast path: nobody is ahead of us, so try for a permit straight away.
+    const leaseId = this.nextLeaseId();
+    let result: boolean | Promise<boolean>;
+    try {
+      result = this.store.take(leaseId, this.options.maxConcurrent);
+    } catch (error) {
+      this.emit('backendError', error);
+      return this.afterFirstTry(false, true, leaseId, request);
+    }
+    if (typeof result === 'boolean') return this.afterFirstTry(result, false, leaseId, request);
+    return result.then(
+      (took) => this.afterFirstTry(took, false, leaseId, request),
+      (error: unknown) => {
         this.emit('backendError', error);
-        took = false;
-        backendDown = true;
+        return this.afterFirstTry(false, true, leaseId, request);
+      },
+    );
+  }
+
+  private afterFirstTry(took: boolean, backendDown: boolean, leaseId: string, request: PendingRequest): Promise<Slot> {
+    if (took) {
+      if (this.closed || request.opts.signal?.aborted) {
+        this.store.give(leaseId);
+        if (this.closed) return Promise.reject(this.error('closed', 'limiter closed'));
+        this.counters.aborted++;
+        return Promise.reject(this.error('aborted', 'aborted before the slot was granted'));
       }
-      if (took) {
-        if (this.closed || opts.signal?.aborted) {
-          this.store.give(leaseId);
-          if (this.closed) throw this.error('closed', 'limiter closed');
-          this.counters.aborted++;
-          throw this.error('aborted', 'aborted before the slot was granted');
-        }
-        return this.grant(leaseId, startedAt, 0, runTimeoutMs, opts.signal);
-      }
-      if (backendDown && !this.options.queueEnabled) {
-        this.counters.rejected++;
-        const error = this.error('unavailable', 'limiter backend unavailable');
-        this.emit('rejected', error);
-        this.changed();
-        throw error;
-      }
+      return Promise.resolve(this.grant(leaseId, request.startedAt, 0, request.runTimeoutMs, request.opts.signal));
     }
+    if (backendDown && !this.options.queueEnabled) {
+      this.counters.rejected++;
+      const error = this.error('unavailable', 'limiter backend unavailable');
+      this.emit('rejected', error);
+      this.changed();
+      return Promise.reject(error);
+    }
+    return this.enqueue(request);
+  }
+
+  private enqueue(request: PendingRequest): Promise<Slot> {
     if (!this.options.queueEnabled || this.queue.length >= this.options.queueSize) {
       this.counters.rejected++;
       const error = this.options.queueEnabled
@@ -311,8 +331,9 @@ export class ProviderLimiter extends EventEmitter {
         : this.error('queue_full', `all ${this.options.maxConcurrent} slots busy (queueing off)`);
       this.emit('rejected', error);
       this.changed();
-      throw error;
+      return Promise.reject(error);
     }
+    const { opts, runTimeoutMs, startedAt } = request;
     return new Promise<Slot>((resolve, reject) => {
       const waiter: Waiter = { enqueuedAt: startedAt, priority: opts.priority ?? 0, position: 0, runTimeoutMs, signal: opts.signal, settled: false, inQueue: false, resolve, reject };
       waiter.position = this.queue.insert(waiter);

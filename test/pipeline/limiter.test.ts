@@ -237,4 +237,29 @@ describe('ProviderLimiter', function () {
     assert.deepEqual(chunks, ['Hello.', 'How are you?']);
     assert.equal(limiter.stats().running, 0);
   });
+
+  it('keeps FIFO order through thousands of waiters with every other one aborted', async () => {
+    const limiter = new ProviderLimiter({ name: 'many', maxConcurrent: 2, queueSize: 5000 });
+    const held = [await limiter.acquire(), await limiter.acquire()];
+    const controllers: AbortController[] = [];
+    const granted: number[] = [];
+    const waits = Array.from({ length: 3000 }, (_, i) => {
+      const c = new AbortController();
+      controllers.push(c);
+      return limiter.acquire({ signal: c.signal, priority: i === 2999 ? 1 : 0 }).then(
+        (slot) => {
+          granted.push(i);
+          slot.release();
+        },
+        (e: unknown) => assert.ok(isLimiterError(e, 'aborted')),
+      );
+    });
+    controllers.forEach((c, i) => i % 2 === 1 && i !== 2999 && c.abort());
+    assert.equal(limiter.stats().queued, 1501);
+    for (const slot of held) slot.release();
+    await Promise.all(waits);
+    const expected = [2999, ...Array.from({ length: 1500 }, (_, k) => k * 2)];
+    assert.deepEqual(granted, expected);
+    assert.deepEqual([limiter.stats().running, limiter.stats().queued], [0, 0]);
+  });
 });
