@@ -19,3 +19,6 @@ export { TurnGuard } from './pipeline/turn-guard';
 export { SentenceSplitter } from './pipeline/sentence-splitter';
 export { ChatAgent } from './pipeline/chat-agent';
 export * as sim from './sim';
+export * as broker from './broker';
+export * as intents from './intents';
+export * as metrics from './metrics';
