@@ -22,3 +22,7 @@ export * as sim from './sim';
 export * as broker from './broker';
 export * as intents from './intents';
 export * as metrics from './metrics';
+export { ProviderLimiter } from './pipeline/limiter';
+export { RedisLimiter } from './pipeline/limiter-redis';
+export { LimiterError } from './pipeline/limiter-error';
+export * as presets from './pipeline/presets';
