@@ -1,5 +1,6 @@
 import { sessionRegistry } from '../../src/gateway/session-registry';
 import { applyToSession } from '../../src/gateway/apply-msg';
+import { hubMetrics, type TurnTimings } from '../../src/metrics/hub-metrics';
 import { asError, num, type DoneFn, type NodeMessage, type NodeStatus, type RedApi, type RedNode, type SendFn } from '../shared/node-red';
 import type { XiaozhiServerNode } from '../xiaozhi-server/xiaozhi-server';
 
@@ -16,6 +17,7 @@ module.exports = function register(RED: RedApi): void {
     const server = config.server ? (RED.nodes.getNode(config.server) as XiaozhiServerNode | null) : null;
     const toolTimeoutMs = num(config.toolTimeoutSec, 30) * 1000;
     let stale = 0;
+    const observedTurns = new Set<string>();
     let serverStatus: NodeStatus = {};
     const showStatus = () => node.status(stale > 0 ? { ...serverStatus, text: `${serverStatus.text ?? ''} · ${stale} stale dropped`.trim() } : serverStatus);
     const user = {
@@ -49,6 +51,16 @@ module.exports = function register(RED: RedApi): void {
           })
           .catch((error: unknown) => done(asError(error)));
         return;
+      }
+      // Per-turn stage latencies go to the metrics once, with the turn's first audio.
+      const timings = msg.timings as TurnTimings | undefined;
+      if (msg.topic === 'audio' && timings?.ttsFirstAudio !== undefined) {
+        const key = `${session.id}:${String(msg.turn)}`;
+        if (!observedTurns.has(key)) {
+          observedTurns.add(key);
+          if (observedTurns.size > 10_000) observedTurns.clear();
+          hubMetrics().observeTimings(timings);
+        }
       }
       try {
         if (applyToSession(session, msg) === 'stale') {

@@ -1,6 +1,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { DeviceGateway } from '../gateway/device-gateway';
 import type { Session } from '../gateway/session';
+import { limiterRegistry } from '../pipeline/limiter-registry';
 
 /** Per-turn timestamps (epoch ms) that pipeline stages put on msg.timings. */
 export interface TurnTimings {
@@ -59,6 +60,9 @@ export class HubMetrics {
 
   constructor(options: { processMetrics?: boolean } = {}) {
     if (options.processMetrics !== false) collectDefaultMetrics({ register: this.registry, prefix: 'xiaozhi_' });
+    limiterRegistry.on('acquired', (name: string, waitedMs: number) => this.queueWait.observe({ limiter: name }, waitedMs));
+    limiterRegistry.on('refused', (name: string, error: { code?: string }) => this.errors.inc({ kind: `limiter_${error.code ?? 'refused'}` }));
+    limiterRegistry.on('runTimeout', () => this.errors.inc({ kind: 'limiter_run_timeout' }));
   }
 
   /** Follow a gateway: connection outcomes, turns, errors, frame counts, session states. */
@@ -111,6 +115,13 @@ export class HubMetrics {
       }
     }
     this.queuedFrames.set(queued);
+    this.queueDepth.reset();
+    this.queueRunning.reset();
+    for (const shared of limiterRegistry.list()) {
+      const stats = shared.limiter.stats();
+      this.queueDepth.set({ limiter: stats.name }, stats.queued);
+      this.queueRunning.set({ limiter: stats.name }, stats.running);
+    }
     this.sessions.reset();
     for (const [state, count] of Object.entries(states)) this.sessions.set({ state }, count);
     return this.registry.metrics();
