@@ -29,6 +29,7 @@ const YAML_TO_ENV: Record<string, string> = {
   'llm.systemPrompt': 'XIAOZHI_SYSTEM_PROMPT',
   'tts.voice': 'XIAOZHI_TTS_VOICE',
   'asr.language': 'XIAOZHI_ASR_LANGUAGE',
+  'redis.url': 'XIAOZHI_REDIS_URL',
 };
 
 const DEFAULT_ENV: Record<string, string> = {
@@ -41,6 +42,8 @@ const DEFAULT_ENV: Record<string, string> = {
   XIAOZHI_SYSTEM_PROMPT: 'You are a friendly voice assistant on a small speaker. Answer in one or two short spoken sentences.',
   XIAOZHI_TTS_VOICE: 'en-us',
   XIAOZHI_ASR_LANGUAGE: 'en',
+  // Cluster mode (docs/scaling.md): LLM nodes on history 'auto' keep conversations here.
+  XIAOZHI_REDIS_URL: '',
 };
 
 function readYamlConfig(file: string): void {
@@ -138,6 +141,7 @@ async function main(): Promise<void> {
   console.log(`  OTA URL         : http://${host}:${devicePort}/xiaozhi/ota/   <- set this as the device's OTA address`);
   console.log(`  WebSocket       : ${publicUrl || `ws://${host}:${devicePort}/xiaozhi/v1/`}`);
   console.log(`  data dir        : ${dataDir}`);
+  if (process.env.XIAOZHI_REDIS_URL) console.log(`  shared history  : ${process.env.XIAOZHI_REDIS_URL.replace(/\/\/[^@/]*@/, '//***@')}`);
   console.log(`  try it          : npx xiaozhi-sim --ota http://127.0.0.1:${devicePort}/xiaozhi/ota/ --text "hello"`);
   console.log('');
 

@@ -1,3 +1,4 @@
+import { RedisHistoryStore } from '../../src/pipeline/history-store';
 import { LlmStage, type LlmStageStatus, type StageMessage } from '../../src/pipeline/llm-stage';
 import { OpenAiChatLlm } from '../../src/providers/llm/openai-chat';
 import { asError, bool, num, type DoneFn, type NodeMessage, type NodeStatus, type RedApi, type RedNode, type SendFn } from '../shared/node-red';
@@ -15,6 +16,14 @@ interface LlmConfig {
   useDeviceTools?: boolean | string;
   timeoutSec?: string | number;
   maxToolDepth?: string | number;
+  /**
+   * Where conversations live: 'memory' (this instance), 'redis' (shared by instances behind a load
+   * balancer) or 'auto' (default, also for flows saved before this option): Redis when a URL is
+   * set here or in the env var XIAOZHI_REDIS_URL, else memory.
+   */
+  history?: string;
+  /** redis:// URL of the history; empty = env XIAOZHI_REDIS_URL. */
+  historyRedisUrl?: string;
 }
 
 /** Status of an LLM node: busy count, else the last failure, else what answers. */
@@ -63,6 +72,17 @@ module.exports = function register(RED: RedApi): void {
       shown = key;
       node.status(next);
     };
+    // Conversations in Redis let a device that reconnects to another instance carry on.
+    const historyMode = config.history === 'memory' || config.history === 'redis' ? config.history : 'auto';
+    const historyRedisUrl = (config.historyRedisUrl ?? '').trim() || (process.env.XIAOZHI_REDIS_URL ?? '').trim();
+    if (historyMode === 'redis' && !historyRedisUrl) node.warn('history: Redis chosen but no URL (field or XIAOZHI_REDIS_URL): kept in memory');
+    const historyStore = historyMode !== 'memory' && historyRedisUrl ? new RedisHistoryStore({ url: historyRedisUrl }) : undefined;
+    if (historyStore) {
+      node.on('close', (_removed, done) => {
+        void historyStore.close().catch(() => undefined).then(() => done());
+      });
+    }
+
     const stage = new LlmStage({
       llm,
       systemPrompt: config.systemPrompt,
@@ -71,6 +91,7 @@ module.exports = function register(RED: RedApi): void {
       useDeviceTools: bool(config.useDeviceTools, true),
       toolTimeoutMs: timeoutMs,
       maxToolDepth: num(config.maxToolDepth, 5),
+      historyStore,
       send: (msg: StageMessage) => node.send(msg as NodeMessage),
       warn: (message) => node.warn(message),
       onStatus: showStatus,

@@ -7,7 +7,8 @@ import { sessionRegistry } from '../gateway/session-registry';
 import type { Session } from '../gateway/session';
 import type { McpTool } from '../protocol/mcp';
 import { ProviderError, type LlmProvider } from '../providers/types';
-import { ChatAgent, ChatHistory, type AgentTool } from './chat-agent';
+import { ChatAgent, ChatHistory, type AgentEvent, type AgentTool } from './chat-agent';
+import type { HistoryStore } from './history-store';
 import { respond } from './offline-responder';
 import { SentenceSplitter } from './sentence-splitter';
 import { TurnGuard } from './turn-guard';
@@ -49,6 +50,12 @@ export interface LlmStageOptions {
   maxToolDepth?: number;
   /** Devices whose history is kept; the least recently heard one is forgotten first. Default 1000. */
   maxConversations?: number;
+  /**
+   * Where histories live between turns (history-store.ts). Without one, in this stage's memory.
+   * A shared store (Redis) is read at every turn start and written after every turn, so a device
+   * that reconnects to another instance keeps its conversation.
+   */
+  historyStore?: HistoryStore;
   /** IANA zone for offline time answers; default the process's. */
   timeZone?: string;
   /** Clock for offline answers (tests). */
@@ -82,6 +89,8 @@ export class LlmStage {
   private readonly guard = new TurnGuard();
   /** Chat history by device id, in least-recently-used order (Map keeps insertion order). */
   private readonly histories = new Map<string, ChatHistory>();
+  /** Runs in progress per device id (a superseded run may still be unwinding). */
+  private readonly activeRuns = new Map<string, number>();
   private readonly options: LlmStageOptions;
   private running = 0;
   private lastError: string | undefined;
@@ -212,7 +221,54 @@ export class LlmStage {
     timings: Record<string, number>,
   ): Promise<void> {
     const tools = this.options.useDeviceTools === false || !session ? [] : deviceTools(session, this.options.toolTimeoutMs ?? 30000);
-    for await (const event of agent.run({ history: this.history(deviceId), userText, tools, signal })) {
+    this.activeRuns.set(deviceId, (this.activeRuns.get(deviceId) ?? 0) + 1);
+    const history = await this.loadHistory(deviceId);
+    try {
+      await this.consume(agent.run({ history, userText, tools, signal }), userText, signal, emit, timings);
+    } finally {
+      await this.saveHistory(deviceId, history);
+      const left = (this.activeRuns.get(deviceId) ?? 1) - 1;
+      if (left > 0) this.activeRuns.set(deviceId, left);
+      else this.activeRuns.delete(deviceId);
+    }
+  }
+
+  /**
+   * The history a turn starts from. A shared store is read every turn, since another instance may
+   * have answered the device meanwhile, unless an earlier run of the device is still unwinding
+   * here (this copy is then the newest). A failing store costs a warning, not the turn.
+   */
+  private async loadHistory(deviceId: string): Promise<ChatHistory> {
+    const store = this.options.historyStore;
+    const unwinding = (this.activeRuns.get(deviceId) ?? 0) > 1;
+    if (!store || unwinding || (!store.shared && this.histories.has(deviceId))) return this.history(deviceId);
+    try {
+      this.histories.set(deviceId, (await store.load(deviceId)) ?? new ChatHistory());
+    } catch (err) {
+      this.options.warn?.(`llm: history of ${deviceId} not loaded, using the copy in memory: ${err instanceof Error ? err.message : String(err)}`);
+    }
+    return this.history(deviceId);
+  }
+
+  /** Write the turn's history to the store (also after an abort: the cut reply is part of it). */
+  private async saveHistory(deviceId: string, history: ChatHistory): Promise<void> {
+    const store = this.options.historyStore;
+    if (!store || this.closed) return;
+    try {
+      await store.save(deviceId, history);
+    } catch (err) {
+      this.options.warn?.(`llm: history of ${deviceId} not saved: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
+
+  private async consume(
+    events: AsyncIterable<AgentEvent>,
+    userText: string,
+    signal: AbortSignal,
+    emit: (topic: string, payload: unknown) => boolean,
+    timings: Record<string, number>,
+  ): Promise<void> {
+    for await (const event of events) {
       switch (event.type) {
         case 'emotion':
           if (!emit('emotion', event.emotion)) return;
