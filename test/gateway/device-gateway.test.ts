@@ -450,6 +450,42 @@ describe('DeviceGateway', function () {
     });
   });
 
+  describe('attached to an existing http server', () => {
+    it('takes upgrades on its path only and leaves the server running after close', async () => {
+      const { createServer } = await import('node:http');
+      const { WebSocketServer } = await import('ws');
+      const server = createServer((_req, res) => res.end('host app'));
+      // Another WebSocket user of the same server (like Node-RED's own websocket nodes).
+      const other = new WebSocketServer({ noServer: true });
+      server.on('upgrade', (req, socket, head) => {
+        if (req.url === '/other') other.handleUpgrade(req, socket, head, (ws) => ws.send('other'));
+      });
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      const port = (server.address() as { port: number }).port;
+      const attached = new DeviceGateway({ server, path: '/xiaozhi/v1/' });
+      await attached.start();
+      try {
+        const c = await RawClient.hello(`ws://127.0.0.1:${port}/xiaozhi/v1/`);
+        clients.push(c);
+        assert.equal(attached.stats().sessions, 1);
+        const o = await RawClient.connect(`ws://127.0.0.1:${port}/other`);
+        clients.push(o);
+        await o.waitUntil(() => o.received.length > 0, 2000, 'other server message');
+        await attached.close();
+        assert.equal((await c.waitClose()).code, 1001);
+        const res = await http('GET', `http://127.0.0.1:${port}/`);
+        assert.equal(res.text, 'host app', 'the host server keeps serving');
+      } finally {
+        await attached.close();
+        // Upgraded sockets are no longer tracked by the http server: end them before close().
+        for (const ws of other.clients) ws.terminate();
+        other.close();
+        server.closeAllConnections();
+        await new Promise<void>((resolve) => server.close(() => resolve()));
+      }
+    });
+  });
+
   describe('lifecycle', () => {
     it('closes an idle session after the configured time', async () => {
       await gateway.close();
