@@ -1,7 +1,7 @@
 import { AsrStage, createStageAsrProvider, DEFAULT_ASR_PHRASES, type AsrProviderSpec, type AsrStageStats } from '../../src/pipeline/asr-stage';
 import type { PipelineMsg } from '../../src/pipeline/vad-stage';
 import type { SherpaAsrKind } from '../../src/providers/asr/sherpa-onnx-asr';
-import { asError, num, type DoneFn, type NodeMessage, type NodeStatus, type RedApi, type RedNode, type SendFn } from '../shared/node-red';
+import { asError, bool, num, type DoneFn, type NodeMessage, type NodeStatus, type RedApi, type RedNode, type SendFn } from '../shared/node-red';
 import type { XiaozhiOpenAiNode } from '../xiaozhi-openai/xiaozhi-openai';
 
 interface AsrConfig {
@@ -17,6 +17,8 @@ interface AsrConfig {
   modelDir?: string;
   kind?: SherpaAsrKind;
   timeoutSec?: string | number;
+  /** pocketsphinx: add the phrases of xiaozhi intent nodes (their templates and devices). Default true. */
+  intentPhrases?: boolean | string;
 }
 
 /** Status of an ASR node (short: it shows under the node). */
@@ -46,6 +48,7 @@ module.exports = function register(RED: RedApi): void {
     const node = this;
     const providerName = config.provider ?? 'pocketsphinx';
     let spec: AsrProviderSpec;
+    let basePhrases: readonly string[] = DEFAULT_ASR_PHRASES;
     if (providerName === 'openai') {
       const server = config.server ? (RED.nodes.getNode(config.server) as XiaozhiOpenAiNode | null) : null;
       const endpoint = server?.endpoint() ?? { baseUrl: '', apiKey: '' };
@@ -65,7 +68,8 @@ module.exports = function register(RED: RedApi): void {
       };
     } else {
       const phrases = parsePhrases(config.phrases);
-      spec = { provider: 'pocketsphinx', phrases: phrases.length > 0 ? phrases : DEFAULT_ASR_PHRASES };
+      basePhrases = phrases.length > 0 ? phrases : DEFAULT_ASR_PHRASES;
+      spec = { provider: 'pocketsphinx', phrases: basePhrases };
     }
     const built = createStageAsrProvider(spec, (message) => node.warn(message));
 
@@ -88,6 +92,9 @@ module.exports = function register(RED: RedApi): void {
         timeoutMs: num(config.timeoutSec, 20) * 1000,
         ...(providerName === 'openai' && config.language?.trim() ? { language: config.language.trim() } : {}),
         ...(built.unavailableReason !== undefined ? { unavailableReason: built.unavailableReason } : {}),
+        followPhraseBus: providerName === 'pocketsphinx' && bool(config.intentPhrases, true),
+        basePhrases,
+        onPhrasesApplied: (kept, fromBus) => node.log(`grammar updated: ${kept} phrases (${fromBus} from intent nodes)`),
       },
     );
     if (built.unavailableReason !== undefined) node.warn(`speech recognition is not available: ${built.unavailableReason}`);

@@ -1,7 +1,11 @@
+import { DeviceCatalogue } from '../../src/broker/catalogue';
+import type { AgentTool } from '../../src/pipeline/chat-agent';
+import { liveHomeTools } from '../../src/pipeline/home-tools';
 import { RedisHistoryStore } from '../../src/pipeline/history-store';
 import { LlmStage, type LlmStageStatus, type StageMessage } from '../../src/pipeline/llm-stage';
 import { OpenAiChatLlm } from '../../src/providers/llm/openai-chat';
 import { asError, bool, num, type DoneFn, type NodeMessage, type NodeStatus, type RedApi, type RedNode, type SendFn } from '../shared/node-red';
+import type { XiaozhiBrokerNode } from '../xiaozhi-broker/xiaozhi-broker';
 import type { XiaozhiOpenAiNode } from '../xiaozhi-openai/xiaozhi-openai';
 
 /** Editor fields of `xiaozhi llm`. */
@@ -24,6 +28,10 @@ interface LlmConfig {
   history?: string;
   /** redis:// URL of the history; empty = env XIAOZHI_REDIS_URL. */
   historyRedisUrl?: string;
+  /** Id of a xiaozhi-broker config node: its devices become tools (home_turn_on...). Optional. */
+  homeBroker?: string;
+  /** zigbee2mqtt base topic of those devices. Default `zigbee2mqtt`. */
+  homeBaseTopic?: string;
 }
 
 /** Status of an LLM node: busy count, else the last failure, else what answers. */
@@ -72,6 +80,34 @@ module.exports = function register(RED: RedApi): void {
       shown = key;
       node.status(next);
     };
+    // Home devices of the broker as tools: the catalogue starts in the background and the tools
+    // follow it (none until it is live).
+    let homeToolsNow: (() => AgentTool[]) | undefined;
+    let homeCleanup: (() => Promise<void>) | undefined;
+    let closing = false;
+    const brokerNode = config.homeBroker ? (RED.nodes.getNode(config.homeBroker) as XiaozhiBrokerNode | null) : null;
+    if (config.homeBroker && !brokerNode) node.warn('home devices: the selected broker config node was not found');
+    if (brokerNode) {
+      void (async () => {
+        try {
+          const broker = await brokerNode.broker;
+          if (closing) return;
+          const catalogue = new DeviceCatalogue(broker, { zigbee2mqttBaseTopic: config.homeBaseTopic?.trim() || 'zigbee2mqtt' });
+          catalogue.on('warning', (error: unknown) => node.warn(`home devices: ${asError(error).message}`));
+          const live = liveHomeTools(catalogue, broker, { waitForEchoMs: 2000 });
+          homeCleanup = async () => {
+            live.dispose();
+            await catalogue.close();
+          };
+          await catalogue.start();
+          if (closing) return;
+          homeToolsNow = live.tools;
+        } catch (error) {
+          if (!closing) node.warn(`home devices unavailable: ${asError(error).message}`);
+        }
+      })();
+    }
+
     // Conversations in Redis let a device that reconnects to another instance carry on.
     const historyMode = config.history === 'memory' || config.history === 'redis' ? config.history : 'auto';
     const historyRedisUrl = (config.historyRedisUrl ?? '').trim() || (process.env.XIAOZHI_REDIS_URL ?? '').trim();
@@ -92,6 +128,7 @@ module.exports = function register(RED: RedApi): void {
       toolTimeoutMs: timeoutMs,
       maxToolDepth: num(config.maxToolDepth, 5),
       historyStore,
+      ...(brokerNode ? { extraTools: () => homeToolsNow?.() ?? [] } : {}),
       send: (msg: StageMessage) => node.send(msg as NodeMessage),
       warn: (message) => node.warn(message),
       onStatus: showStatus,
@@ -107,8 +144,11 @@ module.exports = function register(RED: RedApi): void {
     });
 
     node.on('close', (_removed, done) => {
+      closing = true;
       stage.close();
-      done();
+      void (homeCleanup?.() ?? Promise.resolve())
+        .catch(() => undefined)
+        .then(() => done());
     });
   }
 

@@ -12,6 +12,7 @@ import { SherpaOnnxAsr, type SherpaAsrKind } from '../providers/asr/sherpa-onnx-
 import { ProviderError, type AsrProvider, type AsrResult } from '../providers/types';
 import { TurnGuard } from './turn-guard';
 import type { PipelineMsg } from './vad-stage';
+import { phraseBus as globalPhraseBus, type PhraseBus } from '../intents/phrase-bus';
 
 /** Spoken when recognition failed or timed out. */
 export const ASR_FAILED_TEXT = 'Sorry, I could not understand that.';
@@ -136,6 +137,20 @@ export interface AsrStageOptions {
   language?: string;
   /** Known up front: recognition cannot work (every utterance gets a `say` with this reason). */
   unavailableReason?: string;
+  /**
+   * Grammar recognisers (pocketsphinx): add the phrases intent nodes publish on the phrase bus
+   * to `basePhrases`, and follow their changes. Ignored for providers without a phrase list.
+   * Default false.
+   */
+  followPhraseBus?: boolean;
+  /** The stage's own phrases that bus phrases are added to. Default {@link DEFAULT_ASR_PHRASES}. */
+  basePhrases?: readonly string[];
+  /** Bus changes are applied this long after the last one (a grammar rebuild costs). Default 500 ms. */
+  phraseDebounceMs?: number;
+  /** Bus to follow; default the process-wide one (tests pass their own). */
+  phraseBus?: PhraseBus;
+  /** Told after bus phrases were applied: phrases kept in the grammar, how many came from the bus. */
+  onPhrasesApplied?(kept: number, fromBus: number): void;
 }
 
 /** Counts and last outcome, for status displays. */
@@ -179,15 +194,27 @@ export class AsrStage {
   /** Set by a failure that says the recogniser cannot work (model, decoder, endpoint); cleared by a success. */
   private brokenByFailure: string | undefined;
   private closed = false;
+  private basePhrases: readonly string[];
+  private readonly bus: PhraseBus | undefined;
+  private busTimer: NodeJS.Timeout | undefined;
+  private readonly onBusChange = (): void => this.scheduleBusPhrases();
 
   constructor(
     private readonly provider: AsrProvider | undefined,
     private readonly outputs: AsrStageOutputs,
-    options: AsrStageOptions = {},
+    private readonly options: AsrStageOptions = {},
   ) {
     this.timeoutMs = options.timeoutMs ?? 20_000;
     this.language = options.language || undefined;
     this.unavailableReason = options.unavailableReason ?? (provider ? undefined : 'no speech recogniser configured');
+    this.basePhrases = options.basePhrases ?? DEFAULT_ASR_PHRASES;
+    const takesPhrases = typeof (provider as Partial<PhraseProvider> | undefined)?.setPhrases === 'function';
+    if (options.followPhraseBus && takesPhrases) {
+      this.bus = options.phraseBus ?? globalPhraseBus;
+      this.bus.on('change', this.onBusChange);
+      // Intent nodes created before this one have published already.
+      if (this.bus.all().length > 0) this.scheduleBusPhrases();
+    }
   }
 
   stats(): AsrStageStats {
@@ -241,6 +268,8 @@ export class AsrStage {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    if (this.busTimer) clearTimeout(this.busTimer);
+    this.bus?.off('change', this.onBusChange);
     for (const entry of this.inFlight.values()) entry.controller.abort(new Error('stage closed'));
     this.inFlight.clear();
     this.guard.clear();
@@ -261,10 +290,35 @@ export class AsrStage {
       return;
     }
     try {
-      this.setPhrases(phrases);
+      if (this.bus) {
+        // The msg replaces the stage's own list; intent nodes' phrases stay in.
+        this.basePhrases = phrases;
+        this.applyBusPhrases();
+      } else this.setPhrases(phrases);
     } catch (error) {
       this.outputs.warn(error instanceof Error ? error.message : String(error));
     }
+  }
+
+  private scheduleBusPhrases(): void {
+    if (this.closed) return;
+    if (this.busTimer) clearTimeout(this.busTimer);
+    // Catalogues change in bursts (zigbee2mqtt republishes every device): rebuild once after them.
+    this.busTimer = setTimeout(() => {
+      this.busTimer = undefined;
+      try {
+        this.applyBusPhrases();
+      } catch (error) {
+        this.outputs.warn(`could not apply intent phrases: ${error instanceof Error ? error.message : String(error)}`);
+      }
+    }, this.options.phraseDebounceMs ?? 500);
+  }
+
+  private applyBusPhrases(): void {
+    if (this.closed || !this.bus) return;
+    const fromBus = this.bus.all();
+    const kept = this.setPhrases([...new Set([...this.basePhrases, ...fromBus])]);
+    this.options.onPhrasesApplied?.(kept.length, fromBus.length);
   }
 
   private abortSession(sessionId: string, reason: string): void {

@@ -44,6 +44,11 @@ export interface LlmStageOptions {
   maxHistoryMessages?: number;
   /** Offer the device's MCP tools to the model. Default true. */
   useDeviceTools?: boolean;
+  /**
+   * More tools for the model, asked for at the start of every turn (e.g. the home devices of the
+   * broker, pipeline/home-tools.ts), so they follow changes. Offered with or without a device.
+   */
+  extraTools?: () => AgentTool[];
   /** Limit on one device tool call. Default 30000. */
   toolTimeoutMs?: number;
   /** Tool rounds per turn before the model must answer. Default 5. */
@@ -221,6 +226,13 @@ export class LlmStage {
     timings: Record<string, number>,
   ): Promise<void> {
     const tools = this.options.useDeviceTools === false || !session ? [] : deviceTools(session, this.options.toolTimeoutMs ?? 30000);
+    if (this.options.extraTools) {
+      try {
+        tools.push(...this.options.extraTools());
+      } catch (err) {
+        this.options.warn?.(`llm: extra tools unavailable: ${err instanceof Error ? err.message : String(err)}`);
+      }
+    }
     this.activeRuns.set(deviceId, (this.activeRuns.get(deviceId) ?? 0) + 1);
     const history = await this.loadHistory(deviceId);
     try {
