@@ -95,7 +95,17 @@ module.exports = function register(RED: RedApi): void {
           const catalogue = new DeviceCatalogue(broker, { zigbee2mqttBaseTopic: config.homeBaseTopic?.trim() || 'zigbee2mqtt' });
           catalogue.on('warning', (error: unknown) => node.warn(`home devices: ${asError(error).message}`));
           const live = liveHomeTools(catalogue, broker, { waitForEchoMs: 2000 });
+          // One log line per burst of changes, so the flow's log tells what the model can reach.
+          let logTimer: NodeJS.Timeout | undefined;
+          catalogue.on('changed', () => {
+            if (logTimer) clearTimeout(logTimer);
+            logTimer = setTimeout(() => {
+              logTimer = undefined;
+              if (!closing) node.log(`home devices: ${catalogue.entities().length} known`);
+            }, 300);
+          });
           homeCleanup = async () => {
+            if (logTimer) clearTimeout(logTimer);
             live.dispose();
             await catalogue.close();
           };
