@@ -1,10 +1,11 @@
 import { TtsStage, type TtsStageStatus } from '../../src/pipeline/tts-stage';
 import type { StageMessage } from '../../src/pipeline/llm-stage';
+import { CachingTts } from '../../src/providers/tts/caching-tts';
 import { EspeakWasmTts } from '../../src/providers/tts/espeak-wasm';
 import { OpenAiSpeechTts } from '../../src/providers/tts/openai-speech';
 import { SherpaOnnxTts, type SherpaTtsKind } from '../../src/providers/tts/sherpa-onnx-tts';
 import type { TtsProvider } from '../../src/providers/types';
-import { asError, num, type DoneFn, type NodeMessage, type NodeStatus, type RedApi, type RedNode, type SendFn } from '../shared/node-red';
+import { asError, bool, num, type DoneFn, type NodeMessage, type NodeStatus, type RedApi, type RedNode, type SendFn } from '../shared/node-red';
 import type { XiaozhiOpenAiNode } from '../xiaozhi-openai/xiaozhi-openai';
 
 /** Editor fields of `xiaozhi tts`. */
@@ -25,10 +26,14 @@ interface TtsConfig {
   speakerId?: string | number;
   concurrency?: string | number;
   timeoutSec?: string | number;
+  /** Keep the audio of sentences spoken before (confirmations, greetings, errors). Default on. */
+  cache?: boolean | string;
+  /** Memory for that cache, in MB. Default 32. */
+  cacheMb?: string | number;
 }
 
 /** A provider ready to use, or why there is none (then replies are subtitles only). */
-type BuiltProvider = { provider: TtsProvider; label: string } | { provider?: undefined; label: string; unavailable: string };
+type BuiltProvider = { provider: TtsProvider; label: string; cacheNamespace?: string } | { provider?: undefined; label: string; unavailable: string };
 
 const ESPEAK_PACKAGE = '@echogarden/espeak-ng-emscripten';
 
@@ -62,6 +67,7 @@ module.exports = function register(RED: RedApi): void {
         return {
           provider: new OpenAiSpeechTts({ baseUrl: endpoint.baseUrl, apiKey: endpoint.apiKey, model, voice, timeoutMs }),
           label: `${model} ${voice}`,
+          cacheNamespace: `openai ${endpoint.baseUrl} ${model} ${voice}`,
         };
       }
       case 'sherpa-onnx': {
@@ -71,12 +77,14 @@ module.exports = function register(RED: RedApi): void {
         return {
           provider: new SherpaOnnxTts({ modelDir, kind, speakerId: num(config.speakerId, 0) }),
           label: `sherpa-onnx ${kind}`,
+          cacheNamespace: `sherpa-onnx ${kind} ${modelDir} ${num(config.speakerId, 0)}`,
         };
       }
       default: {
         const voice = config.voice?.trim() || 'en-us';
         if (!espeakInstalled()) return { label: `espeak ${voice}`, unavailable: 'espeak-ng wasm not installed' };
-        return { provider: new EspeakWasmTts({ voice, rateWpm: num(config.rate, 175) }), label: `espeak ${voice}` };
+        const rateWpm = num(config.rate, 175);
+        return { provider: new EspeakWasmTts({ voice, rateWpm }), label: `espeak ${voice}`, cacheNamespace: `espeak ${voice} ${rateWpm}` };
       }
     }
   }
@@ -86,6 +94,13 @@ module.exports = function register(RED: RedApi): void {
     const node = this;
     const timeoutMs = Math.max(1, num(config.timeoutSec, 10)) * 1000;
     const built = build(config, timeoutMs);
+    if (built.provider && bool(config.cache, true)) {
+      // Repeated sentences (confirmations, greetings, the error replies) are spoken from memory.
+      built.provider = new CachingTts(built.provider, {
+        namespace: built.cacheNamespace,
+        maxBytes: Math.max(1, num(config.cacheMb, 32)) * 1024 * 1024,
+      });
+    }
     let unavailable = built.provider ? undefined : built.unavailable;
     let closed = false;
     let warmUpFailed = false;
