@@ -412,6 +412,10 @@ async function streamsSection(report: Report, opts: Options, speech: BenchSpeech
           `${fmt(load.maxTickLagMs, 0)}`,
           held ? 'yes' : '**no**',
         ]);
+      } catch (error) {
+        // One M failing (hub too slow to answer the probe...) must not lose the rows already measured.
+        notes.push(`M = ${m} failed: ${error instanceof Error ? error.message : String(error)}`);
+        previousHeld = false;
       } finally {
         await load.close();
         await sleep(1000);

@@ -182,7 +182,7 @@ export class Hub {
   /** Records of the probe; `reset` clears them in the hub. */
   async probeRows(reset = false): Promise<ProbeRow[]> {
     const url = `http://127.0.0.1:${this.editorPort}/api${PROBE_PATH}${reset ? '?reset=1' : ''}`;
-    const res = await fetch(url, { signal: AbortSignal.timeout(20_000) });
+    const res = await fetch(url, { signal: AbortSignal.timeout(60_000) });
     if (!res.ok) throw new BenchHarnessError('http', `GET ${url}: HTTP ${res.status}`);
     return (await res.json()) as ProbeRow[];
   }
