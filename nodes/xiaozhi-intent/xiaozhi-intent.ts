@@ -16,6 +16,8 @@ interface IntentConfig {
   baseTopic?: string;
   waitForEchoMs?: string | number;
   feedGrammar?: boolean | string;
+  /** Upper bound of grammar phrases. Default 500. */
+  grammarPhrases?: string | number;
 }
 
 /** Status of an intent node: error, else the last intent, else what it knows. */
@@ -62,6 +64,7 @@ module.exports = function register(RED: RedApi): void {
       zigbee2mqttBaseTopic: config.baseTopic?.trim() || 'zigbee2mqtt',
       waitForEchoMs: Math.max(0, num(config.waitForEchoMs, 2000)),
       feedGrammar: bool(config.feedGrammar, true),
+      maxGrammarPhrases: Math.max(1, num(config.grammarPhrases, 500)),
       phraseSourceId: node.id,
       // Output 1: handled (stt + say); output 2: everything else, on to the LLM.
       send: (output, msg: StageMessage) => node.send(output === 0 ? [msg as NodeMessage, null] : [null, msg as NodeMessage]),

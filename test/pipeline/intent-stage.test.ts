@@ -137,7 +137,7 @@ describe('pipeline/IntentStage', function () {
     const h = await harness();
     const phrases = h.bus.all();
     assert.ok(phrases.includes('turn on the kitchen light'), `phrases: ${phrases.slice(0, 5).join(' | ')}`);
-    assert.ok(phrases.includes('set the volume to fifty percent'));
+    assert.ok(phrases.some((p) => p.startsWith('set the volume to')), 'device volume phrases too');
     assert.ok(!phrases.some((p) => /客厅/.test(p)), 'no Chinese names in the English grammar');
     assert.equal(await matchAfterChange(h), 'zigbee2mqtt/garage lamp');
     assert.ok(h.bus.all().includes('turn on the garage lamp'));
