@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import helper from 'node-red-node-test-helper';
 import type { MqttClient } from 'mqtt';
 import type { EmbeddedBroker } from '../../src/broker';
@@ -15,6 +17,12 @@ const haNode = require('../../nodes/xiaozhi-ha/xiaozhi-ha');
 const ttsNode = require('../../nodes/xiaozhi-tts/xiaozhi-tts');
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const outNode = require('../../nodes/xiaozhi-out/xiaozhi-out');
+
+const core = (file: string) =>
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  require(require.resolve(`@node-red/nodes/core/${file}`, { paths: [require.resolve('node-red')] }));
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const pipelineNodes = ['xiaozhi-in', 'xiaozhi-vad', 'xiaozhi-asr', 'xiaozhi-intent', 'xiaozhi-llm'].map((name) => require(`../../nodes/${name}/${name}`));
 
 helper.init(require.resolve('node-red'));
 
@@ -157,5 +165,57 @@ describe('Node-RED node: xiaozhi ha', function () {
     helper.getNode('sink').on('input', (m) => msgs.push(m));
     helper.getNode('ha').receive({ topic: 'stt', payload: 'x' });
     await waitUntil(() => msgs.length === 1, 3000, 'pass-through');
+  });
+
+  /** Load an example with free loopback ports; ${ENV} fields empty as in a bare install. */
+  async function loadExample(file: string, prefix: string): Promise<{ wsUrl: string; seen: Seen }> {
+    const flow = JSON.parse(readFileSync(join(process.cwd(), 'examples', file), 'utf8')) as Msg[];
+    const runnable = flow.map((n) => {
+      const copy: Msg = { ...n };
+      if (copy.type === 'xiaozhi-server' || copy.type === 'xiaozhi-broker') Object.assign(copy, { port: 0, host: '127.0.0.1', publicUrl: '' });
+      for (const [k, v] of Object.entries(copy)) if (typeof v === 'string' && /^\$\{\w+\}$/.test(v)) copy[k] = '';
+      return copy;
+    });
+    await helper.load([serverNode, brokerNode, haNode, ttsNode, outNode, ...pipelineNodes, core('common/20-inject.js'), core('common/90-comment.js')], runnable);
+    const srv = helper.getNode(`${prefix}-srv`) as unknown as { ready: Promise<void>; gateway: { port: number } };
+    await srv.ready;
+    const broker = (await (helper.getNode(`${prefix}-brk`) as unknown as { broker: Promise<EmbeddedBroker> }).broker) as EmbeddedBroker;
+    ha = await connectClient(`mqtt://127.0.0.1:${broker.port}`, 'homeassistant');
+    const seen = await collect(ha, '#');
+    await waitUntil(() => on(seen, 'xiaozhi/bridge/availability').includes('online'), 5000, 'ha node attached');
+    return { wsUrl: `ws://127.0.0.1:${srv.gateway.port}/xiaozhi/v1/`, seen };
+  }
+
+  it('examples/07 - Home Assistant via MQTT discovery.json works as shipped: a typed question shows in HA as transcript, thinking, speaking, reply', async function () {
+    // Loads the whole pipeline (Silero, pocketsphinx, intents) and plays the spoken answer in real time (~4 s).
+    this.timeout(60_000);
+    const { wsUrl, seen } = await loadExample('07 - Home Assistant via MQTT discovery.json', 'ex7');
+    const d = await connectMcpDevice(wsUrl, 'aa:bb:cc:dd:ee:77');
+    devices.push(d);
+    await waitUntil(() => on(seen, 'homeassistant/device/xiaozhi_aabbccddee77/config').length === 1, 5000, 'device config');
+    // Typed text (listen detect) skips the ASR: vad -> asr -> intent (no home command) -> llm (offline responder) -> ha -> tts -> out.
+    d.client.sendJson({ type: 'listen', state: 'detect', text: 'hello' });
+    await d.client.waitJson((m) => m.type === 'tts' && m.state === 'stop', 15_000);
+    await waitUntil(() => on(seen, 'xiaozhi/aabbccddee77/reply').length === 1, 5000, 'reply sensor');
+    assert.equal(on(seen, 'xiaozhi/aabbccddee77/transcript').at(-1), 'hello');
+    const states = on(seen, 'xiaozhi/aabbccddee77/state');
+    assert.ok(states.indexOf('thinking') >= 0 && states.indexOf('speaking') > states.indexOf('thinking'), `states ${states.join(',')}`);
+    const subtitles = d.client.jsons().filter((m) => m.type === 'tts' && m.state === 'sentence_start').map((m) => m.text as string);
+    assert.ok(subtitles.length > 0 && on(seen, 'xiaozhi/aabbccddee77/reply')[0]!.startsWith(subtitles[0]!.slice(0, 10)), 'the reply sensor holds what the device said');
+  });
+
+  it('examples/08 - Announcements.json works as shipped: its inject node makes a connected device speak', async function () {
+    this.timeout(60_000);
+    const { wsUrl, seen } = await loadExample('08 - Announcements.json', 'ex8');
+    const d = await connectMcpDevice(wsUrl, 'aa:bb:cc:dd:ee:ff');
+    devices.push(d);
+    await waitUntil(() => on(seen, 'xiaozhi/aabbccddeeff/availability').includes('online'), 5000, 'device in HA');
+    helper.getNode('ex8-inj-one').receive({});
+    await d.client.waitJson((m) => m.type === 'tts' && m.state === 'sentence_start' && m.text === 'The washing machine has finished', 10_000);
+    await d.client.waitJson((m) => m.type === 'tts' && m.state === 'stop', 10_000);
+    // The MQTT way of the same example.
+    const from = d.client.received.length;
+    await ha!.publishAsync('xiaozhi/all/announce', 'Dinner is ready', { qos: 1 });
+    await d.client.waitJson((m) => m.type === 'tts' && m.state === 'sentence_start' && m.text === 'Dinner is ready', 10_000, from);
   });
 });
