@@ -2,6 +2,7 @@
  * Serves repeated sentences (confirmations, greetings, error replies) from a cache instead of
  * synthesizing them again. Wraps any TtsProvider.
  */
+import { endianness } from 'node:os';
 import { hubMetrics } from '../../metrics/hub-metrics';
 import { ResponseCache, cacheKey, type BufferCodec, type CacheLike, type CacheStats } from '../../pipeline/response-cache';
 import { ProviderError, type PcmAudio, type TtsOptions, type TtsProvider } from '../types';
@@ -62,16 +63,22 @@ export function pcmAudioBytes(audio: PcmAudio): number {
   return audio.pcm.byteLength + 64;
 }
 
+const LITTLE_ENDIAN_HOST = endianness() === 'LE';
+
 /**
  * Buffer codec of PcmAudio for a RedisResponseCache: 'PCM1', the rate as uint32 LE, then the
- * samples as int16 LE.
+ * samples as int16 LE (copied as one block on little-endian hosts, which is all of them in practice).
  */
 export const pcmAudioCodec: BufferCodec<PcmAudio> = {
   encode(audio) {
     const out = Buffer.allocUnsafe(8 + audio.pcm.length * 2);
     out.write('PCM1', 0, 'latin1');
     out.writeUInt32LE(audio.sampleRateHz, 4);
-    for (let i = 0; i < audio.pcm.length; i++) out.writeInt16LE(audio.pcm[i]!, 8 + i * 2);
+    if (LITTLE_ENDIAN_HOST) {
+      out.set(new Uint8Array(audio.pcm.buffer, audio.pcm.byteOffset, audio.pcm.byteLength), 8);
+    } else {
+      for (let i = 0; i < audio.pcm.length; i++) out.writeInt16LE(audio.pcm[i]!, 8 + i * 2);
+    }
     return out;
   },
   decode(buffer) {
@@ -80,7 +87,12 @@ export const pcmAudioCodec: BufferCodec<PcmAudio> = {
     }
     const sampleRateHz = buffer.readUInt32LE(4);
     const pcm = new Int16Array((buffer.length - 8) / 2);
-    for (let i = 0; i < pcm.length; i++) pcm[i] = buffer.readInt16LE(8 + i * 2);
+    if (LITTLE_ENDIAN_HOST) {
+      // A fresh, aligned array: the Buffer's own offset may be odd.
+      new Uint8Array(pcm.buffer).set(buffer.subarray(8));
+    } else {
+      for (let i = 0; i < pcm.length; i++) pcm[i] = buffer.readInt16LE(8 + i * 2);
+    }
     return { pcm, sampleRateHz };
   },
 };
