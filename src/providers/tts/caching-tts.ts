@@ -161,14 +161,18 @@ export class CachingTts implements TtsProvider {
     if (normalized === '' || normalized.length > this.maxTextChars) return this.inner.synthesize(text, options);
 
     const key = cacheKey({ ns: this.namespace, voice: settings.voice, language: settings.language, speed: settings.speed, text: normalized });
-    const cached = await this.cache.get(key);
-    if (cached !== undefined) {
-      this.count('hit');
-      return copyAudio(cached);
-    }
-    if (signal?.aborted) throw this.aborted();
-
+    // A running synthesis first: with a shared (Redis) cache the lookup below is a round trip,
+    // and the audio of a flight that ends meanwhile would not be found by it.
     let flight = this.flights.get(key);
+    if (!flight) {
+      const cached = await this.cache.get(key);
+      if (cached !== undefined) {
+        this.count('hit');
+        return copyAudio(cached);
+      }
+      if (signal?.aborted) throw this.aborted();
+      flight = this.flights.get(key);
+    }
     if (flight) {
       this.joined++;
       this.count('hit', false);
