@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import helper from 'node-red-node-test-helper';
 import type { MqttClient } from 'mqtt';
 import type { EmbeddedBroker } from '../../src/broker';
-import { collect, connectClient, waitUntil } from '../broker/catalogue-peers';
+import { Zigbee2mqttPeer, collect, connectClient, waitUntil } from '../broker/catalogue-peers';
 import { connectMcpDevice, type McpDevice } from '../pipeline/ha-stage-fixtures';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -168,7 +168,7 @@ describe('Node-RED node: xiaozhi ha', function () {
   });
 
   /** Load an example with free loopback ports; ${ENV} fields empty as in a bare install. */
-  async function loadExample(file: string, prefix: string): Promise<{ wsUrl: string; seen: Seen }> {
+  async function loadExample(file: string, prefix: string): Promise<{ wsUrl: string; seen: Seen; mqttUrl: string }> {
     const flow = JSON.parse(readFileSync(join(process.cwd(), 'examples', file), 'utf8')) as Msg[];
     const runnable = flow.map((n) => {
       const copy: Msg = { ...n };
@@ -182,9 +182,36 @@ describe('Node-RED node: xiaozhi ha', function () {
     const broker = (await (helper.getNode(`${prefix}-brk`) as unknown as { broker: Promise<EmbeddedBroker> }).broker) as EmbeddedBroker;
     ha = await connectClient(`mqtt://127.0.0.1:${broker.port}`, 'homeassistant');
     const seen = await collect(ha, '#');
-    await waitUntil(() => on(seen, 'xiaozhi/bridge/availability').includes('online'), 5000, 'ha node attached');
-    return { wsUrl: `ws://127.0.0.1:${srv.gateway.port}/xiaozhi/v1/`, seen };
+    // Examples without a ha node have no bridge topic to wait for.
+    if (runnable.some((n) => n.type === 'xiaozhi ha')) await waitUntil(() => on(seen, 'xiaozhi/bridge/availability').includes('online'), 5000, 'ha node attached');
+    return { wsUrl: `ws://127.0.0.1:${srv.gateway.port}/xiaozhi/v1/`, seen, mqttUrl: `mqtt://127.0.0.1:${broker.port}` };
   }
+
+  it('examples/06 - Zigbee2MQTT lights by voice.json works as shipped: "turn on the kitchen light" -> zigbee2mqtt /set -> spoken confirmation', async function () {
+    this.timeout(60_000);
+    const { wsUrl, mqttUrl } = await loadExample('06 - Zigbee2MQTT lights by voice.json', 'ex6');
+    // The intent node learns the devices from the retained bridge/devices a moment later; its status says when.
+    const intentNode = helper.getNode('ex6-intent') as unknown as { status(s: { text?: string }): void };
+    const intentStatuses: string[] = [];
+    const status = intentNode.status.bind(intentNode);
+    intentNode.status = (s) => {
+      intentStatuses.push(s.text ?? '');
+      status(s);
+    };
+    const z2m = await Zigbee2mqttPeer.start(mqttUrl);
+    try {
+      await waitUntil(() => intentStatuses.some((t) => /^[1-9]\d* devices? /.test(t)), 10_000, 'intent node knows the devices');
+      const d = await connectMcpDevice(wsUrl, 'aa:bb:cc:dd:ee:66');
+      devices.push(d);
+      d.client.sendJson({ type: 'listen', state: 'detect', text: 'turn on the kitchen light' });
+      await d.client.waitJson((m) => m.type === 'tts' && m.state === 'stop', 15_000);
+      assert.deepEqual(z2m.received[0], { topic: 'zigbee2mqtt/kitchen light/set', payload: JSON.stringify({ state: 'ON' }) });
+      const subtitles = d.client.jsons().filter((m) => m.type === 'tts' && m.state === 'sentence_start').map((m) => String(m.text));
+      assert.deepEqual(subtitles, ['Turned on the kitchen light.'], 'the intent answered, not the LLM');
+    } finally {
+      await z2m.close();
+    }
+  });
 
   it('examples/07 - Home Assistant via MQTT discovery.json works as shipped: a typed question shows in HA as transcript, thinking, speaking, reply', async function () {
     // Loads the whole pipeline (Silero, pocketsphinx, intents) and plays the spoken answer in real time (~4 s).
