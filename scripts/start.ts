@@ -22,6 +22,7 @@ const packageRoot = resolve(__dirname, '..', '..');
 const YAML_TO_ENV: Record<string, string> = {
   editorPort: 'NODE_RED_PORT',
   port: 'XIAOZHI_PORT',
+  mqttPort: 'XIAOZHI_MQTT_PORT',
   publicUrl: 'XIAOZHI_PUBLIC_URL',
   'llm.baseUrl': 'XIAOZHI_LLM_BASE_URL',
   'llm.apiKey': 'XIAOZHI_LLM_API_KEY',
@@ -35,6 +36,7 @@ const YAML_TO_ENV: Record<string, string> = {
 const DEFAULT_ENV: Record<string, string> = {
   NODE_RED_PORT: '1880',
   XIAOZHI_PORT: '8000',
+  XIAOZHI_MQTT_PORT: '1883',
   XIAOZHI_PUBLIC_URL: '',
   XIAOZHI_LLM_BASE_URL: process.env.OPENAI_BASE_URL ?? '',
   XIAOZHI_LLM_API_KEY: process.env.OPENAI_API_KEY ?? '',
@@ -140,6 +142,7 @@ async function main(): Promise<void> {
   console.log(`  Node-RED editor : http://${host}:${editorPort}/`);
   console.log(`  OTA URL         : http://${host}:${devicePort}/xiaozhi/ota/   <- set this as the device's OTA address`);
   console.log(`  WebSocket       : ${publicUrl || `ws://${host}:${devicePort}/xiaozhi/v1/`}`);
+  console.log(`  MQTT broker     : mqtt://${host}:${process.env.XIAOZHI_MQTT_PORT} (anonymous from this machine only)`);
   console.log(`  data dir        : ${dataDir}`);
   if (process.env.XIAOZHI_REDIS_URL) console.log(`  shared history  : ${process.env.XIAOZHI_REDIS_URL.replace(/\/\/[^@/]*@/, '//***@')}`);
   console.log(`  try it          : npx xiaozhi-sim --ota http://127.0.0.1:${devicePort}/xiaozhi/ota/ --text "hello"`);

@@ -26,3 +26,5 @@ export { ProviderLimiter } from './pipeline/limiter';
 export { RedisLimiter } from './pipeline/limiter-redis';
 export { LimiterError } from './pipeline/limiter-error';
 export * as presets from './pipeline/presets';
+export { ResponseCache, RedisResponseCache, ResponseCacheError, cacheKey, type CacheLike, type CacheStats } from './pipeline/response-cache';
+export { MemoryHistoryStore, RedisHistoryStore, type HistoryStore } from './pipeline/history-store';

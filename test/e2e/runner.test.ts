@@ -24,11 +24,11 @@ export async function startHub(flowFile?: string): Promise<{ child: ChildProcess
   const runner = join(process.cwd(), 'dist', 'scripts', 'start.js');
   if (!existsSync(runner)) throw new Error(`${runner} is missing: run npm run build`);
   const dataDir = mkdtempSync(join(tmpdir(), 'xiaozhi-hub-'));
-  const [editorPort, devicePort] = [await freePort(), await freePort()];
+  const [editorPort, devicePort, mqttPort] = [await freePort(), await freePort(), await freePort()];
   const args = [runner, '--data', dataDir];
   if (flowFile) args.push('--flow', flowFile);
   const child = spawn(process.execPath, args, {
-    env: { ...process.env, NODE_RED_PORT: String(editorPort), XIAOZHI_PORT: String(devicePort), XIAOZHI_LLM_BASE_URL: '', OPENAI_BASE_URL: '' },
+    env: { ...process.env, NODE_RED_PORT: String(editorPort), XIAOZHI_PORT: String(devicePort), XIAOZHI_MQTT_PORT: String(mqttPort), XIAOZHI_LLM_BASE_URL: '', OPENAI_BASE_URL: '' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';

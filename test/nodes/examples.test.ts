@@ -16,7 +16,7 @@ const ourNodes = Object.keys(pkg['node-red'].nodes).map((name) =>
 const core = (file: string) =>
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   require(require.resolve(`@node-red/nodes/core/${file}`, { paths: [require.resolve('node-red')] }));
-const coreNodes = [core('function/10-function.js'), core('function/15-change.js'), core('function/10-switch.js'), core('common/21-debug.js'), core('common/90-comment.js')];
+const coreNodes = [core('function/10-function.js'), core('function/15-change.js'), core('function/10-switch.js'), core('common/21-debug.js'), core('common/90-comment.js'), core('common/20-inject.js')];
 
 const flowFiles = [
   ...readdirSync(join(process.cwd(), 'examples')).map((f) => join('examples', f)),

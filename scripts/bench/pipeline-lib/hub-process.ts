@@ -98,12 +98,13 @@ export class Hub {
     const dataDir = mkdtempSync(join(tmpdir(), 'xiaozhi-bench-pipeline-'));
     const flowFile = join(dataDir, 'bench-flow.json');
     writeFileSync(flowFile, JSON.stringify(options.flow, null, 2));
-    const [editorPort, devicePort] = [await freePort(), await freePort()];
+    const [editorPort, devicePort, mqttPort] = [await freePort(), await freePort(), await freePort()];
     const child = spawn(process.execPath, [runner, '--data', dataDir, '--flow', flowFile], {
       env: {
         ...process.env,
         NODE_RED_PORT: String(editorPort),
         XIAOZHI_PORT: String(devicePort),
+        XIAOZHI_MQTT_PORT: String(mqttPort),
         XIAOZHI_PUBLIC_URL: '',
         XIAOZHI_LLM_BASE_URL: '',
         OPENAI_BASE_URL: '',

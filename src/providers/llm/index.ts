@@ -2,3 +2,4 @@
 export * from './openai-chat';
 export * from './chat-history';
 export * from './emotions';
+export { CachingLlm, cachedAnswerCodec, splitForReplay, type CachedAnswer, type CachingLlmOptions, type CachingLlmStats } from './caching-llm';

@@ -43,3 +43,4 @@ export function createTtsProvider(config: TtsProviderConfig): TtsProvider {
     }
   }
 }
+export { CachingTts, pcmAudioCodec, pcmAudioBytes, normalizeTtsText, type CachingTtsOptions, type CachingTtsStats } from './caching-tts';
