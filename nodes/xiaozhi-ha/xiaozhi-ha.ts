@@ -93,7 +93,7 @@ module.exports = function register(RED: RedApi): void {
       }
     });
 
-    node.on('close', (_removed, done) => {
+    node.on('close', (removed, done) => {
       closed = true;
       const current = stage;
       stage = undefined;
@@ -110,8 +110,9 @@ module.exports = function register(RED: RedApi): void {
       };
       // Bounded: a broker that is already gone must not hold up a redeploy.
       const timer = setTimeout(finish, 2000);
+      // Deleted from the flow: remove its devices from Home Assistant too; redeployed: just offline.
       current
-        .close()
+        .close({ forget: removed })
         .catch(() => undefined)
         .finally(finish);
     });

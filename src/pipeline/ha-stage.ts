@@ -18,7 +18,8 @@
  * or `thinkingTimeoutMs` passes (a pipeline that died must not leave HA showing "thinking").
  */
 import type { BrokerLike } from '../broker/catalogue-types';
-import { ANNOUNCE_ALL, deviceTopicId } from '../broker/ha-topics';
+import { XIAOZHI_ORIGIN_NAME } from '../broker/catalogue';
+import { ANNOUNCE_ALL, DEFAULT_VOICE_BASE_TOPIC, bridgeAvailabilityTopic, deviceTopicId } from '../broker/ha-topics';
 import { HaVoiceDevicePublisher, type VoiceDeviceInfo, type VoiceDeviceState } from '../broker/ha-voice-devices';
 import type { DeviceGateway } from '../gateway/device-gateway';
 import type { Session, SessionState } from '../gateway/session';
@@ -99,6 +100,9 @@ interface Tracked {
   onState: (state: SessionState) => void;
   onTools: (tools: Array<{ name: string }>) => void;
 }
+
+/** Time retained discovery configs get to arrive when looking for devices to remove. */
+const RETAINED_SETTLE_MS = 300;
 
 /** OTA facts kept per device (board, firmware), at most this many devices. */
 const MAX_OTA_RECORDS = 10_000;
@@ -212,15 +216,53 @@ export class HaStage {
     return result;
   }
 
-  /** Stop following the gateways, mark every device offline and unsubscribe. Idempotent. */
-  async close(): Promise<void> {
+  /**
+   * Stop following the gateways, mark every device offline and unsubscribe. Idempotent.
+   * `forget` (the node was deleted) also removes the devices from Home Assistant: those published
+   * in this run and those left retained by earlier runs (found by their discovery origin).
+   */
+  async close(options: { forget?: boolean } = {}): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     for (const { off } of this.gateways.splice(0)) off();
     for (const tracked of this.sessions.values()) this.untrack(tracked);
     this.sessions.clear();
     await this.queue.catch(() => undefined);
+    if (options.forget) {
+      const ids = new Set([...this.publisher.deviceIds(), ...(await this.retainedDeviceIds().catch(() => []))]);
+      for (const id of ids) await this.publisher.forget(id).catch((error: Error) => this.options.warn?.(`removing ${id} from home assistant: ${error.message}`));
+    }
     await this.publisher.close();
+    if (options.forget) {
+      // No device left to be available for: clear the hub's retained availability too.
+      const base = this.options.baseTopic ?? DEFAULT_VOICE_BASE_TOPIC;
+      await this.options.broker.publish(bridgeAvailabilityTopic(base), '', { qos: 1, retain: true }).catch(() => undefined);
+    }
+  }
+
+  /**
+   * Topic ids of voice devices whose discovery configs are retained on the broker and were
+   * published by this package for this base topic (an earlier run may have left them).
+   */
+  private async retainedDeviceIds(): Promise<string[]> {
+    const prefix = this.options.discoveryPrefix ?? 'homeassistant';
+    const base = this.options.baseTopic ?? DEFAULT_VOICE_BASE_TOPIC;
+    const found: string[] = [];
+    const unsubscribe = await this.options.broker.subscribe(`${prefix}/device/+/config`, (topic, payload, packet) => {
+      const id = topic.split('/')[2] ?? '';
+      if (!packet.retain || !id.startsWith('xiaozhi_') || payload.length === 0) return;
+      try {
+        const config = JSON.parse(payload.toString('utf8')) as { origin?: { name?: unknown }; availability?: Array<{ topic?: unknown }> };
+        const ours = config.origin?.name === XIAOZHI_ORIGIN_NAME && config.availability?.some((a) => typeof a.topic === 'string' && a.topic.startsWith(`${base}/`));
+        if (ours) found.push(id.slice('xiaozhi_'.length));
+      } catch {
+        // not a config of ours
+      }
+    });
+    // An external broker sends the retained configs after the SUBACK: give them a moment.
+    await new Promise((resolve) => setTimeout(resolve, RETAINED_SETTLE_MS));
+    await unsubscribe();
+    return found;
   }
 
   // ------------------------------------------------------------------------------------------

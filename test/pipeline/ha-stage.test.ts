@@ -264,4 +264,21 @@ describe('pipeline/ha-stage HaStage (real broker, gateway, raw devices, HA-side 
     assert.equal(on(seen, 'xiaozhi/bridge/availability').at(-1), 'online');
     assert.equal(stage.connectedDevices, 1);
   });
+
+  it('close({forget}) removes its devices from HA, also those retained by an earlier run, and leaves foreign configs alone', async () => {
+    // Left by an earlier run of the hub, and one from someone else under a look-alike id.
+    const old = new HaStage({ broker: tb.broker, send: () => undefined });
+    await old.publisher.deviceConnected({ id: '11:22:33:44:55:66' });
+    await old.close();
+    const foreign = JSON.stringify({ device: { identifiers: ['xiaozhi_other'] }, origin: { name: 'someone-else' }, components: {} });
+    await tb.broker.publish('homeassistant/device/xiaozhi_other/config', foreign, { qos: 1, retain: true });
+    await device();
+    await waitUntil(() => on(seen, `xiaozhi/${tid}/state`).length === 1, 3000, 'published');
+    await stage.close({ forget: true });
+    const configs = (await tb.broker.retained('homeassistant/device/+/config')).map((r) => r.topic).sort();
+    assert.deepEqual(configs, ['homeassistant/device/xiaozhi_other/config']);
+    assert.deepEqual(await tb.broker.retained(`xiaozhi/${tid}/#`), [], 'state topics cleared');
+    assert.deepEqual(await tb.broker.retained('xiaozhi/112233445566/#'), []);
+    assert.deepEqual(await tb.broker.retained('xiaozhi/bridge/availability'), []);
+  });
 });
