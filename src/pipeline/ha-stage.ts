@@ -35,7 +35,7 @@ export const DEVICE_STATUS_TOOL = 'self.get_device_status';
 export type HaGateway = Pick<DeviceGateway, 'on' | 'off' | 'list'>;
 
 /** Error codes of {@link HaStageError}. */
-export type HaStageErrorCode = 'bad_announce' | 'not_connected' | 'closed';
+export type HaStageErrorCode = 'bad_announce' | 'closed';
 
 /** A failure of the HA stage a flow can act on (bad announce msg, device not connected). */
 export class HaStageError extends Error {
