@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DeviceSimulator, synthesizeSpeech } from '../../src/sim';
 import { PocketsphinxAsr } from '../../src/providers/asr/pocketsphinx';
+import { Zigbee2mqttPeer } from '../broker/catalogue-peers';
 
 /** A free TCP port on loopback. */
 function freePort(): Promise<number> {
@@ -20,7 +21,7 @@ function freePort(): Promise<number> {
 }
 
 /** Start `npm start`'s program (the built runner) with its own data dir and ports. */
-export async function startHub(flowFile?: string): Promise<{ child: ChildProcess; devicePort: number; editorPort: number; output: () => string; stop: () => Promise<void> }> {
+export async function startHub(flowFile?: string): Promise<{ child: ChildProcess; devicePort: number; editorPort: number; mqttPort: number; output: () => string; stop: () => Promise<void> }> {
   const runner = join(process.cwd(), 'dist', 'scripts', 'start.js');
   if (!existsSync(runner)) throw new Error(`${runner} is missing: run npm run build`);
   const dataDir = mkdtempSync(join(tmpdir(), 'xiaozhi-hub-'));
@@ -59,7 +60,7 @@ export async function startHub(flowFile?: string): Promise<{ child: ChildProcess
     }
     rmSync(dataDir, { recursive: true, force: true });
   };
-  return { child, devicePort, editorPort, output: () => out, stop };
+  return { child, devicePort, editorPort, mqttPort, output: () => out, stop };
 }
 
 describe('npm start (embedded Node-RED) + the device simulator', function () {
@@ -125,6 +126,33 @@ describe('npm start (embedded Node-RED) + the device simulator', function () {
       const examples = (await res.json()) as Array<{ fn: string }>;
       assert.ok(examples.some((e) => e.fn === '01 - Offline voice hub'), JSON.stringify(examples));
     } finally {
+      await sim.close();
+      await hub.stop();
+    }
+  });
+
+  it('out of the box, a zigbee2mqtt light that appears on the embedded broker is switched by voice command', async () => {
+    const hub = await startHub();
+    const sim = new DeviceSimulator({ otaUrl: `http://127.0.0.1:${hub.devicePort}/xiaozhi/ota/` });
+    let peer: Zigbee2mqttPeer | undefined;
+    try {
+      assert.match(hub.output(), /MQTT broker\s+: mqtt:\/\//);
+      // zigbee2mqtt connects to the hub's broker after start: no flow editing, no restart.
+      for (let i = 0; i < 100 && !/mqtt broker listening/.test(hub.output()); i++) await new Promise((r) => setTimeout(r, 100));
+      peer = await Zigbee2mqttPeer.start(`mqtt://127.0.0.1:${hub.mqttPort}`);
+      await sim.checkOta();
+      await sim.connect();
+      let turn = await sim.waitForTurnEnd(sim.detect('turn on the kitchen light'), 20_000);
+      // The catalogue fills from retained messages within a moment of the peer's start.
+      for (let i = 0; i < 10 && peer.received.length === 0; i++) {
+        await new Promise((r) => setTimeout(r, 300));
+        turn = await sim.waitForTurnEnd(sim.detect('turn on the kitchen light'), 20_000);
+      }
+      assert.deepEqual(peer.received[0], { topic: 'zigbee2mqtt/kitchen light/set', payload: '{"state":"ON"}' });
+      assert.deepEqual(turn.sentences, ['Turned on the kitchen light.']);
+      assert.ok(turn.audioFrames > 0, 'spoken confirmation');
+    } finally {
+      await peer?.close();
       await sim.close();
       await hub.stop();
     }
