@@ -28,3 +28,5 @@ export { LimiterError } from './pipeline/limiter-error';
 export * as presets from './pipeline/presets';
 export { ResponseCache, RedisResponseCache, ResponseCacheError, cacheKey, type CacheLike, type CacheStats } from './pipeline/response-cache';
 export { MemoryHistoryStore, RedisHistoryStore, type HistoryStore } from './pipeline/history-store';
+export { HaStage } from './pipeline/ha-stage';
+export { IntentStage } from './pipeline/intent-stage';

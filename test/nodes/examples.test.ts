@@ -58,6 +58,7 @@ describe('example flows and the default flow', function () {
       const runnable = flow.map((n) => {
           const copy: FlowNode = { ...n };
           if (copy.type === 'xiaozhi-server') Object.assign(copy, { port: 0, host: '127.0.0.1', publicUrl: '' });
+          if (copy.type === 'xiaozhi-broker') Object.assign(copy, { port: 0, host: '127.0.0.1', wsMode: 'off' });
           for (const [k, v] of Object.entries(copy)) if (typeof v === 'string' && /^\$\{\w+\}$/.test(v)) copy[k] = '';
           return copy;
         });
