@@ -39,11 +39,28 @@ export function capacityTable(mode: LoadMode, steps: StepResult[]): string {
         `${devicesHeld}${limit}`,
         `${fmt(shown.rssPerDeviceMiB, 2)} MiB (idle hub ${fmt(shown.rssIdleMiB, 0)} MiB, peak ${fmt(shown.rssPeakMiB, 0)} MiB)`,
         `${fmt(shown.latency.p50, 0)} / ${fmt(shown.latency.p99, 0)} ms`,
-        pct(shown.gaps.count > 0 ? shown.gapsOver65 / shown.gaps.count : Number.NaN),
+        `${pct(shown.gaps.count > 0 ? shown.gapsOver65 / shown.gaps.count : Number.NaN)} (audible underrun in ${pct(shown.turnsOk > 0 ? shown.turnsWithUnderrun / shown.turnsOk : Number.NaN, 1)} of turns)`,
         `hub ${fmt(shown.hubCpuPct, 0)} % of a core; machine ${fmt(shown.machineCpuPct, 0)} % of ${cpus().length * 100} %`,
       ]
     : [`${mode}: ${machineLabel()}`, 'no step ran', '–', '–', '–', '–'];
   return markdownTable(['preset / machine', 'devices held at real time', 'RSS per device', 'turn latency p50 / p99', 'gaps > 65 ms', 'CPU'], [row]);
+}
+
+/**
+ * Devices one hub could hold if it had the machine to itself, from the measured cost per
+ * device-second of a step: the event loop at `loopShare` of one core, and all threads at
+ * `loopShare` of every core. A projection, not a measurement: reports say so.
+ */
+export function projectedDevices(step: StepResult, cores: number, loopShare = 0.7): { byLoop: number; byCores: number } {
+  const byLoop = step.hubMainMsPerDeviceSec > 0 ? Math.floor((loopShare * 1000) / step.hubMainMsPerDeviceSec) : Number.NaN;
+  const byCores = step.hubCpuMsPerDeviceSec > 0 ? Math.floor((loopShare * 1000 * cores) / step.hubCpuMsPerDeviceSec) : Number.NaN;
+  return { byLoop, byCores };
+}
+
+/** The step whose cost per device is the most trustworthy: the largest that held, else the smallest run. */
+export function referenceStep(steps: StepResult[]): StepResult | undefined {
+  const ran = steps.filter((s) => s.error === undefined && s.connected > 0);
+  return ran.filter((s) => s.held).sort((a, b) => b.devices - a.devices)[0] ?? ran.sort((a, b) => a.devices - b.devices)[0];
 }
 
 /** Every step with its details. */
@@ -62,6 +79,8 @@ export function stepsTable(steps: StepResult[]): string {
       `${s.turnsWithUnderrun} (${s.underruns})`,
       `${fmt(s.hubLagP99Ms, 0)} / ${fmt(s.hubLagMaxMs, 0)}`,
       fmt(s.hubCpuPct, 0),
+      `${fmt(s.hubMainRunPct, 0)} / ${fmt(s.hubMainWaitPct, 0)}`,
+      `${fmt(s.hubCpuMsPerDeviceSec, 2)} / ${fmt(s.hubMainMsPerDeviceSec, 2)}`,
       fmt(s.loadGenCpuPct, 0),
       fmt(s.machineCpuPct - s.hubCpuPct - s.loadGenCpuPct, 0),
       `${fmt(s.rssIdleMiB, 0)} / ${fmt(s.rssConnectedMiB, 0)} / ${fmt(s.rssPeakMiB, 0)}`,
@@ -83,6 +102,8 @@ export function stepsTable(steps: StepResult[]): string {
       'turns with audible underrun (underruns)',
       'hub event loop lag p99 / max ms',
       'hub CPU %',
+      'hub event loop thread on CPU / waiting for a CPU %',
+      'hub CPU ms per device-second (all threads / event loop)',
       'load generator CPU %',
       'other CPU %',
       'hub RSS idle / connected / peak MiB',
@@ -109,7 +130,10 @@ export function failureLines(steps: StepResult[]): string[] {
 export function criteriaText(c: HoldCriteria): string {
   return (
     `"Held at real time" = every device connected and stayed connected, ≥ ${fmt(c.minTurnOkShare * 100, 0)} % of the turns started in the window completed ` +
-    `(reply audio, then \`tts stop\`), reply latency p99 ≤ ${c.maxLatencyP99Ms} ms, and ≤ ${fmt(c.maxGapShare * 100, 1)} % of reply frame gaps > 65 ms on the device side.`
+    `(reply audio, then \`tts stop\`), reply latency p99 ≤ ${c.maxLatencyP99Ms} ms, ≤ ${fmt(c.maxUnderrunTurnShare * 100, 1)} % of turns with an audible underrun` +
+    (Number.isFinite(c.maxGapShare)
+      ? `, and ≤ ${fmt(c.maxGapShare * 100, 1)} % of reply frame gaps > 65 ms on the device side.`
+      : '. Gaps > 65 ms are reported against the issue\'s target (≤ 1 %) but not judged by default: most are timer jitter of a few ms that the pre-roll absorbs (the underrun column says what a device would hear); `--max-gap-pct 1` judges them too.')
   );
 }
 

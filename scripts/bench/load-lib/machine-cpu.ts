@@ -36,3 +36,24 @@ export function machineBusyPercent(before: MachineCpuSample | undefined, after: 
   const busy = total - (after.idleTicks - before.idleTicks);
   return (busy / total) * cores * 100;
 }
+
+/** Scheduler counters of one thread: time on a CPU and time runnable but waiting for one (s). */
+export interface ThreadSchedSample {
+  runSec: number;
+  waitSec: number;
+}
+
+/**
+ * /proc/<pid>/task/<tid>/schedstat of a process's main thread (tid = pid: the JavaScript event
+ * loop). Its run-queue wait is the time the event loop was ready to run but another process held
+ * the CPU: on a shared machine this separates "the hub is slow" from "the hub was not scheduled".
+ */
+export function sampleMainThreadSched(pid: number): ThreadSchedSample | undefined {
+  try {
+    const [run, wait] = readFileSync(`/proc/${pid}/task/${pid}/schedstat`, 'utf8').trim().split(/\s+/).map(Number);
+    if (run === undefined || wait === undefined || !Number.isFinite(run) || !Number.isFinite(wait)) return undefined;
+    return { runSec: run / 1e9, waitSec: wait / 1e9 };
+  } catch {
+    return undefined;
+  }
+}
