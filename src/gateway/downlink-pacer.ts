@@ -21,6 +21,12 @@ export interface PacerOptions {
   stopMarginMs: number;
   /** Frames queued at most; pushAudio refuses more. */
   maxQueuedFrames: number;
+  /**
+   * A frame may leave this much before its due time (default 0). The device holds ~prerollFrames
+   * frames anyway; releasing a few ms early absorbs the timer's own wake-up jitter, so a busy event
+   * loop does not turn into gaps on the device.
+   */
+  earlyMs?: number;
 }
 
 export interface PacerStats {
@@ -213,7 +219,7 @@ export class DownlinkPacer {
         // so the device always holds about `prerollFrames` frames.
         const dueMs = this.epochMs + (this.sentInRun - this.options.prerollFrames + 1) * frameMs;
         // (Subtitles pushed before this frame were timed by the loop above.)
-        if (dueMs <= now + 0.5) {
+        if (dueMs <= now + Math.max(0.5, this.options.earlyMs ?? 0)) {
           const frame = this.frames[this.frameHead]!;
           this.frames[this.frameHead] = undefined as unknown as Buffer;
           this.frameHead++;
@@ -232,7 +238,7 @@ export class DownlinkPacer {
           if (this.closed) return;
           released = true;
         } else {
-          nextDue = Math.min(nextDue, dueMs);
+          nextDue = Math.min(nextDue, dueMs - (this.options.earlyMs ?? 0));
         }
       }
       if (released) continue;

@@ -49,6 +49,8 @@ export interface DownlinkOptions {
   prerollFrames: number;
   /** Extra wait after the last frame's play-out before `tts stop`. */
   stopMarginMs: number;
+  /** A frame may leave this many ms before its due time, absorbing timer jitter (see DownlinkPacer). */
+  earlyReleaseMs: number;
 }
 
 export interface McpClientOptions {
@@ -114,7 +116,7 @@ export const DEFAULT_GATEWAY_OPTIONS: GatewayOptions = {
   path: '/xiaozhi/v1/',
   auth: { enabled: false, secret: '', allowedDevices: [], expireSeconds: 30 * 24 * 3600 },
   limits: DEFAULT_LIMITS,
-  downlink: { sampleRateHz: 24000, frameMs: 60, prerollFrames: 5, stopMarginMs: 60 },
+  downlink: { sampleRateHz: 24000, frameMs: 60, prerollFrames: 5, stopMarginMs: 60, earlyReleaseMs: 4 },
   mcp: { enabled: true, toolCallTimeoutMs: 30_000, maxToolPages: 20 },
   ota: { enabled: true, path: '/xiaozhi/ota/', timezoneOffsetMin: -new Date().getTimezoneOffset() },
   decodeUplink: true,

@@ -173,7 +173,13 @@ export class Session extends EventEmitter {
         cork: () => socketOf(this.ws)?.cork(),
         uncork: () => socketOf(this.ws)?.uncork(),
       },
-      { frameMs: downlink.frameMs, prerollFrames: downlink.prerollFrames, stopMarginMs: downlink.stopMarginMs, maxQueuedFrames: limits.maxQueuedFrames },
+      {
+        frameMs: downlink.frameMs,
+        prerollFrames: downlink.prerollFrames,
+        stopMarginMs: downlink.stopMarginMs,
+        maxQueuedFrames: limits.maxQueuedFrames,
+        earlyMs: downlink.earlyReleaseMs,
+      },
     );
     this.mcp = new DeviceMcpClient((payload) => this.send(mcpEnvelope(this.id, payload as JsonRpcMessage)), this.options.mcp);
     ws.on('message', (data, isBinary) => this.onMessage(data, isBinary));

@@ -129,6 +129,18 @@ describe('DownlinkPacer', () => {
     assert.equal(stop.atMs - 1000, 20 * 60 + 60, 'stop after the last frame played, plus the margin');
   });
 
+  it('with earlyMs, a frame leaves up to that much before its due time (absorbing timer jitter), never earlier', () => {
+    const { clock, pacer, frames, audio } = setup({ earlyMs: 4 });
+    pacer.pushAudio(frames(8));
+    assert.equal(audio().length, 5);
+    clock.advance(55);
+    assert.equal(audio().length, 5, 'not 5 ms early');
+    clock.advance(1);
+    assert.equal(audio().length, 6, 'frame 5 (due at 60 ms) left at 56 ms');
+    clock.advance(60);
+    assert.deepEqual(audio().map((a) => a.atMs - 1000).slice(5), [56, 116]);
+  });
+
   it('a stop with nothing to play goes out after the margin (not postponed forever)', () => {
     const { clock, pacer, events } = setup();
     pacer.pushJson({ text: 'only a subtitle' });
