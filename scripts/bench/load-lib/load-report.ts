@@ -74,7 +74,7 @@ export function stepsTable(steps: StepResult[]): string {
       fmt(s.windowMs > 0 ? (s.turns / s.windowMs) * 1000 : Number.NaN, 1),
       `${fmt(s.latency.p50, 0)} / ${fmt(s.latency.p99, 0)} / ${fmt(s.latency.max, 0)}`,
       `${fmt(s.hubStageMeanMs, 0)} / ≤ ${fmt(s.hubStageP99BoundMs, 0)}`,
-      `${pct(share)} (${s.gapsOver65} of ${s.gaps.count})`,
+      `${pct(share)} (${s.gapsOver65} of ${s.gaps.count}; p99 ${fmt(s.gaps.p99, 0)} ms)`,
       pct(s.serverGapShare),
       `${s.turnsWithUnderrun} (${s.underruns})`,
       `${fmt(s.hubLagP99Ms, 0)} / ${fmt(s.hubLagMaxMs, 0)}`,
@@ -133,7 +133,7 @@ export function criteriaText(c: HoldCriteria): string {
     `(reply audio, then \`tts stop\`), reply latency p99 ≤ ${c.maxLatencyP99Ms} ms, ≤ ${fmt(c.maxUnderrunTurnShare * 100, 1)} % of turns with an audible underrun` +
     (Number.isFinite(c.maxGapShare)
       ? `, and ≤ ${fmt(c.maxGapShare * 100, 1)} % of reply frame gaps > 65 ms on the device side.`
-      : '. Gaps > 65 ms are reported against the issue\'s target (≤ 1 %) but not judged by default: most are timer jitter of a few ms that the pre-roll absorbs (the underrun column says what a device would hear); `--max-gap-pct 1` judges them too.')
+      : '. Gaps > 65 ms are reported against the issue\'s target (≤ 1 %) but not judged by default: they follow the hub\'s event-loop delay (lag column) and the 5-frame pre-roll absorbs them (the underrun column says what a device would hear); `--max-gap-pct 1` judges them too.')
   );
 }
 
