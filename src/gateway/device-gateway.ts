@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import { performance } from 'node:perf_hooks';
 import { createServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { AddressInfo } from 'node:net';
@@ -47,6 +48,9 @@ export class DeviceGateway extends EventEmitter {
   private wss: WebSocketServer | undefined;
   private readonly sessions = new Set<Session>();
   private housekeeping: NodeJS.Timeout | undefined;
+  private lagTimer: NodeJS.Timeout | undefined;
+  /** Until when (performance.now) load is shed after the event loop lagged. */
+  private overloadedUntilMs = 0;
   private pingTimer: NodeJS.Timeout | undefined;
   private readonly upgradeListener = (request: IncomingMessage, socket: Duplex, head: Buffer) => this.onUpgrade(request, socket, head);
   private readonly requestListener = (request: IncomingMessage, response: ServerResponse) => this.onHttpRequest(request, response);
@@ -98,6 +102,24 @@ export class DeviceGateway extends EventEmitter {
     if (this.options.metricsPath) hubMetrics().watchGateway(this);
     this.housekeeping = setInterval(() => this.checkIdle(), 1000);
     this.housekeeping.unref();
+    if (limits.maxEventLoopLagMs > 0) {
+      // A 100 ms timer that fires late measures how far behind the event loop is.
+      let expected = performance.now() + 100;
+      this.lagTimer = setInterval(() => {
+        const now = performance.now();
+        const lag = Math.max(0, now - expected);
+        const max = this.options.limits.maxEventLoopLagMs;
+        expected = now + 100;
+        const was = this.overloaded;
+        // Hold the state for a second after the last late tick, so the backlog can drain.
+        if (lag > max) this.overloadedUntilMs = now + 1000;
+        if (this.overloaded !== was) {
+          this.emit('overload', { overloaded: this.overloaded, lagMs: Math.round(lag) });
+          this.options.logger?.warn(this.overloaded ? `event loop ${Math.round(lag)} ms behind: shedding uplink audio and refusing new devices` : 'event loop caught up');
+        }
+      }, 100);
+      this.lagTimer.unref();
+    }
     if (limits.pingIntervalMs > 0) {
       this.pingTimer = setInterval(() => {
         for (const session of this.sessions) session.ping();
@@ -112,6 +134,7 @@ export class DeviceGateway extends EventEmitter {
     this.started = false;
     if (this.housekeeping) clearInterval(this.housekeeping);
     if (this.pingTimer) clearInterval(this.pingTimer);
+    if (this.lagTimer) clearInterval(this.lagTimer);
     hubMetrics().unwatchGateway(this);
     for (const session of [...this.sessions]) session.close(CloseCodes.goingAway, 'server shutting down');
     this.server?.off('upgrade', this.upgradeListener);
@@ -125,6 +148,11 @@ export class DeviceGateway extends EventEmitter {
     }
     this.server = undefined;
     this.wss = undefined;
+  }
+
+  /** True while the event loop lags more than limits.maxEventLoopLagMs (load is being shed). */
+  get overloaded(): boolean {
+    return this.options.limits.maxEventLoopLagMs > 0 && performance.now() < this.overloadedUntilMs;
   }
 
   /** Live sessions. */
@@ -228,6 +256,9 @@ export class DeviceGateway extends EventEmitter {
       setTimeout(() => ws.terminate(), 2000).unref();
     };
     if (!this.started) return reject(CloseCodes.goingAway, 'shutting_down', 'server is shutting down');
+    if (this.overloaded) {
+      return reject(CloseCodes.serverFull, 'server_overloaded', 'server overloaded; try again later');
+    }
     if (this.sessions.size >= this.options.limits.maxSessions) {
       return reject(CloseCodes.serverFull, 'server_full', `server full (${this.options.limits.maxSessions} sessions); try again later`);
     }
@@ -252,6 +283,7 @@ export class DeviceGateway extends EventEmitter {
       protocolVersion: identity.protocolVersion,
       fromMqttGateway: url.searchParams.get('from') === 'mqtt_gateway',
       logger: this.options.logger,
+      overloaded: () => this.overloaded,
     });
     this.counts.accepted++;
     this.sessions.add(session);

@@ -39,6 +39,12 @@ export interface GatewayLimits {
   idleTimeoutMs: number;
   /** WebSocket ping interval; a client that misses two pongs is dropped. 0 = off. */
   pingIntervalMs: number;
+  /**
+   * Overload guard: while the event loop lags more than this, uplink audio is dropped (counted)
+   * and new connections are refused with 4503, so a saturated process sheds load instead of
+   * queueing frames without bound. 0 = off.
+   */
+  maxEventLoopLagMs: number;
 }
 
 /** Downlink audio parameters, announced in the server hello and really used by the encoder. */
@@ -109,6 +115,7 @@ export const DEFAULT_LIMITS: GatewayLimits = {
   helloTimeoutMs: 10_000,
   idleTimeoutMs: 120_000,
   pingIntervalMs: 30_000,
+  maxEventLoopLagMs: 500,
 };
 
 export const DEFAULT_GATEWAY_OPTIONS: GatewayOptions = {

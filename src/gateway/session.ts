@@ -87,6 +87,8 @@ export interface SessionContext {
   /** Connection from an MQTT+UDP gateway (path ends with ?from=mqtt_gateway): its own framing. */
   fromMqttGateway: boolean;
   logger?: GatewayLogger;
+  /** True while the process is overloaded: uplink audio is dropped rather than queued. */
+  overloaded?: () => boolean;
 }
 
 /** dBFS above which decoded uplink audio counts as voice activity for the idle timer. */
@@ -124,13 +126,14 @@ export class Session extends EventEmitter {
   /** Legacy IoT descriptors (firmware <= 1.7). */
   iotDescriptors: unknown[] = [];
   /** Counters for status and metrics. */
-  readonly counters = { framesIn: 0, framesOut: 0, badFrames: 0, messagesIn: 0, droppedMessages: 0, errorsSent: 0 };
+  readonly counters = { framesIn: 0, framesOut: 0, badFrames: 0, messagesIn: 0, droppedMessages: 0, errorsSent: 0, overloadDropped: 0 };
 
   private turnValue = 0;
   private readonly ws: WebSocket;
   private readonly options: GatewayOptions;
   private readonly logger?: GatewayLogger;
   private readonly fromMqttGateway: boolean;
+  private readonly overloaded: () => boolean;
   private readonly pacer: DownlinkPacer;
   private readonly mcp: DeviceMcpClient;
   private decoder: OpusFrameDecoder | undefined;
@@ -161,6 +164,7 @@ export class Session extends EventEmitter {
     this.remoteAddress = context.remoteAddress;
     this.protocolVersion = context.protocolVersion;
     this.fromMqttGateway = context.fromMqttGateway;
+    this.overloaded = context.overloaded ?? (() => false);
     this.tokens = this.options.limits.messageBurst;
     const { downlink, limits } = this.options;
     this.pacer = new DownlinkPacer(
@@ -667,6 +671,12 @@ export class Session extends EventEmitter {
       throw error;
     }
     if (opus.length === 0) return;
+    if (this.overloaded()) {
+      // Shed load: a frame queued behind a saturated event loop would be too late to matter anyway.
+      this.counters.overloadDropped++;
+      if (this.counters.overloadDropped === 1) this.emit('protocol-error', { code: 'overloaded', message: 'server overloaded: uplink audio dropped' });
+      return;
+    }
     let pcm: Int16Array | undefined;
     if (this.options.decodeUplink) {
       this.decoder ??= new OpusFrameDecoder(16000);

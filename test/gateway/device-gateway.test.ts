@@ -430,6 +430,42 @@ describe('DeviceGateway', function () {
     });
   });
 
+  describe('overload guard', () => {
+    it('a stalled event loop sheds uplink audio and refuses new devices (4503), then recovers', async () => {
+      await gateway.close();
+      ({ gateway, url } = await startGateway({ limits: { maxEventLoopLagMs: 50 } }));
+      const sessionPromise = nextSession(gateway);
+      const c = await client();
+      const session = await sessionPromise;
+      c.sendJson({ type: 'listen', state: 'start', mode: 'auto' });
+      const encoder = new OpusFrameEncoder({ sampleRateHz: 16000, frameMs: 60 });
+      const frame = encoder.encode(toneFrame());
+      await new Promise((r) => setTimeout(r, 150));
+      const until = Date.now() + 400;
+      while (Date.now() < until) {
+        /* block the event loop */
+      }
+      // Right after the stall the hub sheds load for a second: frames dropped, new devices refused.
+      await new Promise((r) => setTimeout(r, 30));
+      assert.equal(gateway.overloaded, true);
+      for (let i = 0; i < 5; i++) c.sendBinary(frame);
+      const refused = await RawClient.connect(url, { 'Device-Id': 'dd:00:00:00:00:01' });
+      clients.push(refused);
+      const closed = await refused.waitClose();
+      assert.equal(closed.code, 4503);
+      assert.match(closed.reason, /overloaded/);
+      await c.waitUntil(() => session.counters.overloadDropped === 5, 2000, 'dropped frames');
+      // Caught up: audio flows again and new devices are welcome.
+      await new Promise((r) => setTimeout(r, 1200));
+      assert.equal(gateway.overloaded, false);
+      const before = session.counters.framesIn;
+      c.sendBinary(frame);
+      await c.waitUntil(() => session.counters.framesIn > before, 2000, 'frame accepted after recovery');
+      const again = await client({ deviceId: 'dd:00:00:00:00:02' });
+      assert.equal(again.closeInfo, undefined);
+    });
+  });
+
   describe('metrics', () => {
     it('serves Prometheus metrics: sessions by state, connections, errors, frame gaps', async () => {
       const sessionPromise = nextSession(gateway);
