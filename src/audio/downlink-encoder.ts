@@ -10,6 +10,11 @@ export interface PcmToOpusEncoderOptions {
   frameMs?: number;
   /** Opus bitrate in bit/s; default 24000. */
   bitrate?: number;
+  /**
+   * Encoder complexity 0-10; default 5. Every reply is encoded on the event loop, and at 24 kbit/s
+   * speech complexity 5 sounds the same as 10 at half the CPU (measured: 330 vs 640 µs per 60 ms frame).
+   */
+  complexity?: number;
 }
 
 /**
@@ -24,6 +29,7 @@ export class PcmToOpusEncoder {
   readonly outputRateHz: number;
   readonly frameMs: number;
   private readonly bitrate: number;
+  private readonly complexity: number;
   private encoder: OpusFrameEncoder;
   private readonly accumulator: FrameAccumulator;
   /** Cached per input rate: TTS engines keep one rate, so this usually holds one entry. */
@@ -35,6 +41,7 @@ export class PcmToOpusEncoder {
     this.outputRateHz = opts.outputRateHz;
     this.frameMs = opts.frameMs;
     this.bitrate = opts.bitrate;
+    this.complexity = opts.complexity;
     this.encoder = this.newEncoder();
     this.accumulator = new FrameAccumulator(this.encoder.frameSamples);
   }
@@ -45,6 +52,7 @@ export class PcmToOpusEncoder {
       outputRateHz: opts.outputRateHz ?? 24000,
       frameMs: opts.frameMs ?? 60,
       bitrate: opts.bitrate ?? 24000,
+      complexity: opts.complexity ?? 5,
     });
   }
 
@@ -103,7 +111,7 @@ export class PcmToOpusEncoder {
   }
 
   private newEncoder(): OpusFrameEncoder {
-    return new OpusFrameEncoder({ sampleRateHz: this.outputRateHz, frameMs: this.frameMs, bitrate: this.bitrate });
+    return new OpusFrameEncoder({ sampleRateHz: this.outputRateHz, frameMs: this.frameMs, bitrate: this.bitrate, complexity: this.complexity });
   }
 
   private encodeFrames(frames: Int16Array[], into: Buffer[]): void {
