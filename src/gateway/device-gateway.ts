@@ -51,6 +51,7 @@ export class DeviceGateway extends EventEmitter {
   private lagTimer: NodeJS.Timeout | undefined;
   /** Until when (performance.now) load is shed after the event loop lagged. */
   private overloadedUntilMs = 0;
+  private lateTicks = 0;
   private pingTimer: NodeJS.Timeout | undefined;
   private readonly upgradeListener = (request: IncomingMessage, socket: Duplex, head: Buffer) => this.onUpgrade(request, socket, head);
   private readonly requestListener = (request: IncomingMessage, response: ServerResponse) => this.onHttpRequest(request, response);
@@ -111,8 +112,11 @@ export class DeviceGateway extends EventEmitter {
         const max = this.options.limits.maxEventLoopLagMs;
         expected = now + 100;
         const was = this.overloaded;
-        // Hold the state for a second after the last late tick, so the backlog can drain.
-        if (lag > max) this.overloadedUntilMs = now + 1000;
+        // Sustained lag only (3 late ticks in a row): a single stall (start-up, a model load, a
+        // grammar rebuild) is over by the time it is measured and needs no shedding. Then hold the
+        // state for a second after the last late tick, so the backlog can drain.
+        this.lateTicks = lag > max ? this.lateTicks + 1 : 0;
+        if (this.lateTicks >= 3) this.overloadedUntilMs = now + 1000;
         if (this.overloaded !== was) {
           this.emit('overload', { overloaded: this.overloaded, lagMs: Math.round(lag) });
           this.options.logger?.warn(this.overloaded ? `event loop ${Math.round(lag)} ms behind: shedding uplink audio and refusing new devices` : 'event loop caught up');

@@ -264,14 +264,15 @@ describe('PocketsphinxAsr (native pocketsphinx, offline grammar)', function () {
     try {
       const audio = audioOf('what time is it').pcm16k;
       assert.equal((await single.transcribe(audio)).text, 'what time is it'); // warm: decoder loaded
-      assert.equal(childProcessCount(), 0, 'no child process before');
+      // Other suites may leave helper processes (redis, mosquitto) running: compare, don't assume 0.
+      const childrenBefore = childProcessCount();
       const rssBefore = process.memoryUsage().rss;
       for (let i = 0; i < 40; i++) {
         const result = i % 2 === 0 ? await single.transcribe(audio) : (await streamInChunks(single, audio, 60)).at(-1);
         assert.equal(result?.text, 'what time is it', `utterance ${i}`);
       }
       const growthMb = (process.memoryUsage().rss - rssBefore) / 1e6;
-      assert.equal(childProcessCount(), 0, 'no child process after');
+      assert.equal(childProcessCount(), childrenBefore, 'no child process spawned for the utterances');
       assert.equal(single.poolStats.created, 1, 'the same decoder served all utterances');
       assert.ok(growthMb < 40, `RSS grew ${growthMb.toFixed(1)} MB over 40 utterances`);
     } finally {
