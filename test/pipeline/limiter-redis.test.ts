@@ -1,49 +1,11 @@
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import Redis from 'ioredis';
 import { RedisLimiter } from '../../src/pipeline/limiter-redis';
 import { isLimiterError } from '../../src/pipeline/limiter-error';
-
-const REDIS_SERVER = '/usr/bin/redis-server';
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const address = srv.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-/** Start a throwaway redis-server on loopback; resolves once it accepts connections. */
-async function startRedis(dir: string): Promise<{ proc: ChildProcess; url: string }> {
-  const port = await freePort();
-  const proc = spawn(REDIS_SERVER, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let log = '';
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`redis-server did not start:\n${log}`)), 10_000);
-    proc.stdout!.on('data', (d: Buffer) => {
-      log += d.toString();
-      if (log.includes('Ready to accept connections')) {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
-    proc.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`redis-server exited with ${String(code)}:\n${log}`));
-    });
-  });
-  return { proc, url: `redis://127.0.0.1:${port}` };
-}
+import { freePort, REDIS_SERVER, startRedis, type ManagedServer } from '../broker/broker-fixtures';
 
 /**
  * Jobs that count themselves in Redis while they hold a slot: INCR on entry, DECR on exit. The
@@ -67,8 +29,7 @@ async function countedJobs(limiter: RedisLimiter, redis: Redis, jobs: number, wo
 
 describe('RedisLimiter (real redis-server on loopback)', function () {
   this.timeout(30_000);
-  let dir = '';
-  let server: { proc: ChildProcess; url: string } | undefined;
+  let server: ManagedServer | undefined;
   const limiters: RedisLimiter[] = [];
   const clients: Redis[] = [];
 
@@ -77,8 +38,7 @@ describe('RedisLimiter (real redis-server on loopback)', function () {
       console.log(`      skipped: ${REDIS_SERVER} is not installed (apt-get install redis-server)`);
       this.skip();
     }
-    dir = mkdtempSync(join(tmpdir(), 'xz-limiter-redis-'));
-    server = await startRedis(dir);
+    server = await startRedis();
   });
 
   afterEach(async () => {
@@ -86,9 +46,8 @@ describe('RedisLimiter (real redis-server on loopback)', function () {
     for (const c of clients.splice(0)) c.disconnect();
   });
 
-  after(() => {
-    server?.proc.kill('SIGKILL');
-    if (dir) rmSync(dir, { recursive: true, force: true });
+  after(async () => {
+    await server?.stop();
   });
 
   function limiter(name: string, maxConcurrent: number, extra: Partial<ConstructorParameters<typeof RedisLimiter>[0]> = {}): RedisLimiter {

@@ -1,9 +1,5 @@
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { existsSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import Redis from 'ioredis';
 import {
@@ -16,8 +12,7 @@ import {
 } from '../../src/pipeline/response-cache';
 import { CachingTts, pcmAudioCodec } from '../../src/providers/tts/caching-tts';
 import type { PcmAudio, TtsOptions, TtsProvider } from '../../src/providers/types';
-
-const REDIS_SERVER = '/usr/bin/redis-server';
+import { freePort, REDIS_SERVER, startRedis, type ManagedServer } from '../broker/broker-fixtures';
 
 /** A clock the test moves by hand, so TTL tests need no sleeping. */
 function manualClock(start = 1_000_000): { now: () => number; advance: (ms: number) => void } {
@@ -116,40 +111,6 @@ describe('pipeline/ResponseCache (memory LRU)', () => {
   });
 });
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const address = srv.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-/** A throwaway redis-server on loopback in `dir`; resolves once it accepts connections. */
-async function startRedis(dir: string): Promise<{ proc: ChildProcess; url: string }> {
-  const port = await freePort();
-  const proc = spawn(REDIS_SERVER, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let log = '';
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`redis-server did not start:\n${log}`)), 10_000);
-    proc.stdout!.on('data', (d: Buffer) => {
-      log += d.toString();
-      if (log.includes('Ready to accept connections')) {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
-    proc.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`redis-server exited with ${String(code)}:\n${log}`));
-    });
-  });
-  return { proc, url: `redis://127.0.0.1:${port}` };
-}
-
 /** A TTS provider that makes a deterministic tone per text and counts its calls. */
 class ToneTts implements TtsProvider {
   readonly name = 'tone';
@@ -164,8 +125,7 @@ class ToneTts implements TtsProvider {
 
 describe('pipeline/RedisResponseCache (real redis-server on loopback)', function () {
   this.timeout(20_000);
-  let dir = '';
-  let server: { proc: ChildProcess; url: string } | undefined;
+  let server: ManagedServer | undefined;
   let raw: Redis | undefined;
   const caches: Array<RedisResponseCache<unknown>> = [];
 
@@ -180,8 +140,7 @@ describe('pipeline/RedisResponseCache (real redis-server on loopback)', function
       console.log(`      skipped: ${REDIS_SERVER} is not installed (apt-get install redis-server)`);
       this.skip();
     }
-    dir = mkdtempSync(join(tmpdir(), 'xz-response-cache-'));
-    server = await startRedis(dir);
+    server = await startRedis();
     raw = new Redis(server.url);
   });
 
@@ -192,12 +151,7 @@ describe('pipeline/RedisResponseCache (real redis-server on loopback)', function
 
   after(async () => {
     raw?.disconnect();
-    if (server) {
-      const exited = new Promise((resolve) => server!.proc.once('exit', resolve));
-      server.proc.kill('SIGTERM');
-      await exited;
-    }
-    if (dir) rmSync(dir, { recursive: true, force: true });
+    await server?.stop();
   });
 
   it('shares entries between two instances: L2 hit copied into L1 with the remaining TTL', async () => {
